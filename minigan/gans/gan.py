@@ -1,0 +1,186 @@
+"""The original GAN (Goodfellow et al., 2014) with MLP generator and discriminator.
+
+The game: D tells real data from G's samples; G tries to fool D.
+
+    min_G max_D  V(D, G) = E_x[log D(x)] + E_z[log(1 − D(G(z)))]
+
+Algorithm 1 of the paper, one iteration (``train_step``):
+
+    for k steps:                                         (k = d_steps)
+        sample noise z₁..z_m ~ p(z) and data x₁..x_m
+        update D by ascending  (1/m) Σ [log D(xᵢ) + log(1 − D(G(zᵢ)))]
+    sample noise z₁..z_m
+    update G by descending   (1/m) Σ log(1 − D(G(zᵢ)))              (loss="minimax")
+               or, as the paper recommends in practice,
+               by descending −(1/m) Σ log D(G(zᵢ))                   (loss="nonsaturating")
+
+D outputs a logit s, D(x) = σ(s); with binary cross-entropy on logits,
+−log D(x) = BCE(s, 1) and −log(1 − D(x)) = BCE(s, 0), so D's loss is
+BCE(s_real, 1) + BCE(s_fake, 0). The derivation and the pictures are in notebook 03.
+
+Data are flat vectors (N, D); image data of shape (N, C, H, W) are flattened on the
+way in and reshaped on the way out (``data_shape``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..backend import to_numpy
+from ..nn import Linear, LeakyReLU, ReLU, Sequential, Tanh, bce_with_logits
+from ..optim import Adam
+
+
+def mlp(sizes, hidden_activation, out_activation=None, rng=None, dtype="float32"):
+    """Linear layers of the given sizes with an activation between them (and optionally after).
+
+    sizes: [in, h1, ..., out]. hidden_activation: a zero-argument callable making a layer.
+    """
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(Linear(sizes[i], sizes[i + 1], rng=rng, dtype=dtype))
+        if i < len(sizes) - 2:
+            layers.append(hidden_activation())
+    if out_activation is not None:
+        layers.append(out_activation())
+    return Sequential(*layers)
+
+
+def step_rng(seed: int, step: int, stream: int = 0):
+    """The generator for one training step: a pure function of (seed, step, stream).
+
+    Drawing noise from a generator derived from the step number (rather than one long
+    stream) makes a resumed run see exactly the same noise as an uninterrupted one.
+    """
+    return backend.default_rng(int(np.random.SeedSequence([seed, step, stream]).generate_state(1)[0]))
+
+
+class GAN:
+    """MLP GAN.
+
+    data_shape: shape of one example, e.g. (2,) for toy points or (1, 8, 8) for digits.
+    latent_dim: size of z ~ N(0, I). hidden, depth: width and number of hidden layers of
+    G (ReLU) and D (LeakyReLU 0.2). g_output: "linear" (toy data) or "tanh" (images in [-1, 1]).
+    loss: "nonsaturating" (default) or "minimax" for G. d_steps: k of Algorithm 1.
+    Adam with (lr, betas) for both networks. dtype: of the parameters ("float64" for
+    gradient checks).
+    """
+
+    name = "gan"
+
+    def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, depth=2, g_output="linear",
+                 loss="nonsaturating", d_steps=1, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999),
+                 seed=0, dtype="float32"):
+        if loss not in ("nonsaturating", "minimax"):
+            raise ValueError(f"GAN: loss must be 'nonsaturating' or 'minimax', got {loss!r}")
+        if g_output not in ("linear", "tanh"):
+            raise ValueError(f"GAN: g_output must be 'linear' or 'tanh', got {g_output!r}")
+        if d_steps < 1:
+            raise ValueError(f"GAN: d_steps must be >= 1, got {d_steps}")
+        self.config = dict(data_shape=list(data_shape), latent_dim=latent_dim, hidden=hidden,
+                           depth=depth, g_output=g_output, loss=loss, d_steps=d_steps,
+                           lr_g=lr_g, lr_d=lr_d, betas=list(betas), seed=seed, dtype=str(dtype))
+        self.data_shape = tuple(data_shape)
+        self.data_dim = int(math.prod(self.data_shape))
+        self.latent_dim, self.loss, self.d_steps, self.seed = latent_dim, loss, d_steps, seed
+        init = backend.default_rng(seed)
+        self.G = mlp([latent_dim] + [hidden] * depth + [self.data_dim], ReLU,
+                     Tanh if g_output == "tanh" else None, rng=init, dtype=dtype)
+        self.D = mlp([self.data_dim] + [hidden] * depth + [1], lambda: LeakyReLU(0.2), rng=init,
+                     dtype=dtype)
+        self.opt_g = Adam(self.G, lr=lr_g, betas=betas)
+        self.opt_d = Adam(self.D, lr=lr_d, betas=betas)
+        self.step = 0          # completed train_step calls
+
+    # --- pieces ----------------------------------------------------------------------
+    def noise(self, n, rng):
+        """z ~ N(0, I), shape (n, latent_dim), in the networks' dtype."""
+        return rng.standard_normal((n, self.latent_dim)).astype(self.G.dtype)
+
+    def _flat(self, x):
+        if tuple(x.shape[1:]) != self.data_shape:
+            raise ValueError(f"GAN: expected a batch of shape (N, {', '.join(map(str, self.data_shape))}), "
+                             f"got {tuple(x.shape)}")
+        return x.reshape(x.shape[0], self.data_dim)
+
+    def d_loss_and_backward(self, real, z):
+        """D's loss on one real batch and one noise batch; ADDS its gradients into D.grads.
+
+        loss_D = BCE(D(x), 1) + BCE(D(G(z)), 0)  =  −mean log D(x) − mean log(1 − D(G(z)))
+        """
+        fake, _ = self.G.forward(z)                 # G is not updated here: no G cache kept
+        s_real, cache_real = self.D.forward(real)
+        s_fake, cache_fake = self.D.forward(fake)
+        xp = backend.get_array_module(s_real)
+        loss_real, ds_real = bce_with_logits(s_real, xp.ones_like(s_real))
+        loss_fake, ds_fake = bce_with_logits(s_fake, xp.zeros_like(s_fake))
+        self.D.backward(ds_real, cache_real)         # the two backward passes add up in D.grads
+        self.D.backward(ds_fake, cache_fake)
+        d_real = float(xp.mean(0.5 * (1 + xp.tanh(0.5 * s_real))))   # mean D(x) = σ(s)
+        d_fake = float(xp.mean(0.5 * (1 + xp.tanh(0.5 * s_fake))))
+        return loss_real + loss_fake, d_real, d_fake
+
+    def g_loss_and_backward(self, z):
+        """G's loss on one noise batch; ADDS its gradients into G.grads (and, as a side effect
+        of backpropagating through D, into D.grads, which the caller discards).
+
+        nonsaturating: loss_G = −mean log D(G(z)) = BCE(s, 1)
+        minimax:       loss_G =  mean log(1 − D(G(z))) = −BCE(s, 0)
+        """
+        fake, cache_g = self.G.forward(z)
+        s_fake, cache_d = self.D.forward(fake)
+        xp = backend.get_array_module(s_fake)
+        if self.loss == "nonsaturating":
+            loss, ds = bce_with_logits(s_fake, xp.ones_like(s_fake))
+        else:
+            loss, ds = bce_with_logits(s_fake, xp.zeros_like(s_fake))
+            loss, ds = -loss, -ds
+        dfake = self.D.backward(ds, cache_d)
+        self.G.backward(dfake, cache_g)
+        return loss
+
+    # --- Algorithm 1 -------------------------------------------------------------------
+    def train_step(self, real_batches) -> dict:
+        """One iteration of Algorithm 1. ``real_batches``: one batch (N, *data_shape), or a
+        list of ``d_steps`` batches (one per D step; a single batch is reused k times)."""
+        if not isinstance(real_batches, (list, tuple)):
+            real_batches = [real_batches] * self.d_steps
+        rng = step_rng(self.seed, self.step)
+        for real in real_batches:                       # k steps on D
+            real = self._flat(real).astype(self.D.dtype, copy=False)
+            self.opt_d.zero_grad()
+            loss_d, d_real, d_fake = self.d_loss_and_backward(real, self.noise(real.shape[0], rng))
+            self.opt_d.step()
+        self.opt_g.zero_grad()                          # one step on G
+        loss_g = self.g_loss_and_backward(self.noise(real.shape[0], rng))
+        self.opt_g.step()
+        self.D.zero_grad()          # D.grads now hold G's pass through D: not D's to use
+        self.step += 1
+        return {"loss_d": loss_d, "loss_g": loss_g, "d_real": d_real, "d_fake": d_fake}
+
+    # --- use ---------------------------------------------------------------------------
+    def sample(self, n, seed=None):
+        """n samples from G as a NumPy array of shape (n, *data_shape)."""
+        rng = backend.default_rng(seed if seed is not None else self.seed + 1)
+        was = self.G.training
+        self.G.eval()
+        x, _ = self.G.forward(self.noise(n, rng))
+        self.G.train(was)
+        return to_numpy(x).reshape((n,) + self.data_shape)
+
+    def state_dict(self) -> dict:
+        out = {"step": np.asarray(self.step)}
+        for prefix, obj in (("G.", self.G), ("D.", self.D), ("opt_g.", self.opt_g), ("opt_d.", self.opt_d)):
+            out.update({prefix + k: v for k, v in obj.state_dict().items()})
+        return out
+
+    def load_state_dict(self, state: dict):
+        def sub(prefix):
+            return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        self.G.load_state_dict(sub("G."))
+        self.D.load_state_dict(sub("D."))
+        self.opt_g.load_state_dict(sub("opt_g."))
+        self.opt_d.load_state_dict(sub("opt_d."))
+        self.step = int(state["step"])

@@ -1,0 +1,240 @@
+"""Dense layers, activations, dropout: each forward with its hand-derived backward.
+
+Shape letters: N batch, D input features, M output features. The derivations are
+in notebook 01 (``notebooks/01_backprop_by_hand.ipynb``); each docstring repeats
+the one line that matters.
+
+Convention, said once: like ``torch.nn.Linear`` the weight has shape (M, D) and
+``y = x @ W.T + b``. In the maths, with row vectors, that is ``y = x Wᵀ + b``.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from ..backend import get_array_module
+from .module import Module
+
+
+class Linear(Module):
+    """y = x Wᵀ + b.
+
+    x: (N, D) (or (..., D)); W: (M, D); b: (M,); y: (N, M).
+    Backward (notebook 01, section 2): dx = dy W,  dW += dyᵀ x,  db += Σ_n dy.
+    Initialisation as torch.nn.Linear: W, b ~ U(-1/√D, 1/√D).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 rng=None, dtype="float32"):
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"Linear: sizes must be positive, got ({in_features}, {out_features})")
+        self.in_features, self.out_features, self.has_bias = in_features, out_features, bias
+        rng = rng if rng is not None else backend.rng()
+        bound = 1.0 / math.sqrt(in_features)
+        self.params["weight"] = rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
+        if bias:
+            self.params["bias"] = rng.uniform(-bound, bound, (out_features,)).astype(dtype)
+        xp = get_array_module(self.params["weight"])
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, x):
+        self._check_input(x, last=self.in_features)
+        y = x @ self.params["weight"].T
+        if self.has_bias:
+            y = y + self.params["bias"]
+        return y, x
+
+    def backward(self, dy, cache):
+        x = cache
+        W = self.params["weight"]
+        dx = dy @ W
+        # Flatten any leading dimensions into one batch dimension for the sums.
+        dy2, x2 = dy.reshape(-1, self.out_features), x.reshape(-1, self.in_features)
+        self.grads["weight"] += dy2.T @ x2
+        if self.has_bias:
+            self.grads["bias"] += dy2.sum(axis=0)
+        return dx
+
+    def _shape_hint(self):
+        return f"(N, {self.in_features})"
+
+    def __repr__(self):
+        return f"Linear({self.in_features}, {self.out_features}, bias={self.has_bias})"
+
+
+class ReLU(Module):
+    """y = max(x, 0).  Backward: dx = dy · [x > 0]  (a new array: dy is never written)."""
+
+    def forward(self, x):
+        self._check_input(x)
+        xp = get_array_module(x)
+        return xp.maximum(x, 0), x
+
+    def backward(self, dy, cache):
+        x = cache
+        return dy * (x > 0)
+
+
+class LeakyReLU(Module):
+    """y = x if x > 0 else α x  (torch default α = 0.01).  Backward: dx = dy · (1 or α)."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        self._check_input(x)
+        xp = get_array_module(x)
+        return xp.where(x > 0, x, x * x.dtype.type(self.negative_slope)), x
+
+    def backward(self, dy, cache):
+        x = cache
+        xp = get_array_module(x)
+        return dy * xp.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+
+    def __repr__(self):
+        return f"LeakyReLU({self.negative_slope})"
+
+
+class Tanh(Module):
+    """y = tanh(x).  Backward: dx = dy · (1 − y²), with y from the forward pass."""
+
+    def forward(self, x):
+        self._check_input(x)
+        y = get_array_module(x).tanh(x)
+        return y, y
+
+    def backward(self, dy, cache):
+        y = cache
+        return dy * (1 - y * y)
+
+
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e^(−x)), computed without overflow for x of either sign."""
+    xp = get_array_module(x)
+    return 0.5 * (1 + xp.tanh(0.5 * x))   # the same function; tanh never overflows
+
+
+class Sigmoid(Module):
+    """y = σ(x).  Backward: dx = dy · y (1 − y)."""
+
+    def forward(self, x):
+        self._check_input(x)
+        y = sigmoid(x)
+        return y, y
+
+    def backward(self, dy, cache):
+        y = cache
+        return dy * y * (1 - y)
+
+
+class Dropout(Module):
+    """Inverted dropout, as torch.nn.Dropout: in training y = x · m / (1 − p) with
+    m ~ Bernoulli(1 − p); in eval mode y = x.  Backward: dx = dy · m / (1 − p)."""
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = rng
+
+    def forward(self, x):
+        self._check_input(x)
+        if not self.training or self.p == 0:
+            return x, None
+        rng = self.rng if self.rng is not None else backend.rng()
+        keep = rng.random(x.shape) >= self.p
+        scale = keep.astype(x.dtype) / x.dtype.type(1 - self.p)
+        return x * scale, scale
+
+    def backward(self, dy, cache):
+        return dy if cache is None else dy * cache
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+
+class Sequential(Module):
+    """Layers applied in order. The cache is the list of the layers' caches.
+
+    ``params``/``grads`` are flat views with dotted names ("0.weight", ...) of the
+    same arrays the layers hold, so an optimizer can treat a network as one layer.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise ValueError(f"Sequential: item {i} is {type(layer).__name__}, "
+                                 "expected a minigan.nn Module")
+        self.layers = list(layers)
+
+    def children(self):
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    # params/grads: flat dicts built from the children (named_parameters is recursive,
+    # so the Module base must not also count them as this module's own).
+    @property
+    def params(self):
+        return {n: p for n, p, _ in self.named_parameters()}
+
+    @params.setter
+    def params(self, value):
+        if value:
+            raise AttributeError("Sequential holds no parameters of its own")
+
+    @property
+    def grads(self):
+        return {n: g for n, _, g in self.named_parameters()}
+
+    @grads.setter
+    def grads(self, value):
+        if value:
+            raise AttributeError("Sequential holds no gradients of its own")
+
+    def named_parameters(self, prefix=""):
+        out = []
+        for name, child in self.children():
+            out.extend(child.named_parameters(prefix + name + "."))
+        return out
+
+    def state_dict(self, prefix=""):
+        out = {}
+        for name, child in self.children():
+            out.update(child.state_dict(prefix + name + "."))
+        return out
+
+    def load_state_dict(self, state, prefix=""):
+        for name, child in self.children():
+            child.load_state_dict(state, prefix + name + ".")
+
+    def to(self, dtype=None, backend_name=None):
+        for _, child in self.children():
+            child.to(dtype, backend_name)
+        return self
+
+    def forward(self, x):
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward(x)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dy, cache):
+        for layer, c in zip(reversed(self.layers), reversed(cache)):
+            dy = layer.backward(dy, c)
+        return dy
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __repr__(self):
+        inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"

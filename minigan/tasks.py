@@ -1,0 +1,75 @@
+"""What the CLI trains on: for each embedded dataset, its batches, its measurement, its picture.
+
+A task ties a dataset to the three things the training loop needs from it:
+``batch(step)`` (a pure function of the step, for exact resume), ``evaluate(model) -> dict``
+(the numbers written to metrics.json) and ``save_samples(model, path)`` (samples.png).
+"""
+from __future__ import annotations
+
+from .data import load_dataset, make_loader
+from .data.toy import GaussianMixture
+from .metrics import digits_metrics, mode_metrics
+
+N_EVAL_TOY = 2500        # samples scored on the toy mixtures, as in the VEEGAN/PacGAN tables
+N_EVAL_IMAGES = 1000
+
+
+class ToyTask:
+    def __init__(self, name, batch_size, seed):
+        self.name = name
+        self.mixture = load_dataset(name)
+        self.loader = make_loader(self.mixture, batch_size, seed)
+        self.seed = seed
+
+    def batch(self, step):
+        return self.loader.batch_at(step)
+
+    def evaluate(self, model):
+        m = mode_metrics(model.sample(N_EVAL_TOY, seed=self.seed + 12345), self.mixture)
+        return {k: m[k] for k in ("modes_covered", "n_modes", "high_quality", "reverse_kl", "n_samples")}
+
+    def save_samples(self, model, path, n=N_EVAL_TOY, seed=None):
+        save_samples_for(model, self.name, path, n=n, seed=self.seed + 12345 if seed is None else seed)
+
+
+class DigitsTask:
+    """The GAN trains on the training split; the test split gives the real-data floor."""
+
+    def __init__(self, name, batch_size, seed):
+        self.name = name
+        self.train = load_dataset(name, split="train")
+        self.loader = make_loader(self.train, batch_size, seed)
+        self.seed = seed
+
+    def batch(self, step):
+        return self.loader.batch_at(step)
+
+    def evaluate(self, model):
+        return digits_metrics(model.sample(N_EVAL_IMAGES, seed=self.seed + 12345))
+
+    def save_samples(self, model, path, n=64, seed=None):
+        save_samples_for(model, self.name, path, n=n, seed=self.seed + 12345 if seed is None else seed)
+
+
+TASKS = {"ring8": ToyTask, "grid25": ToyTask, "digits": DigitsTask}
+
+
+def make_task(name, batch_size, seed):
+    if name not in TASKS:
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(TASKS)}")
+    return TASKS[name](name, batch_size, seed)
+
+
+def save_samples_for(model, data_name, path, n=64, seed=0):
+    """Save a picture of ``n`` samples: a scatter against the data for 2-D models, a grid for images."""
+    from .viz import plot_samples_2d, save_image_grid
+    x = model.sample(n, seed=seed)
+    if x.ndim == 2 and x.shape[1] == 2:
+        data = load_dataset(data_name) if data_name in ("ring8", "grid25") else None
+        fig = plot_samples_2d(x, data if isinstance(data, GaussianMixture) else None,
+                              title=f"{n} samples of {model.name} after {model.step} steps")
+        fig.savefig(path, dpi=100)
+    elif x.ndim == 4:
+        save_image_grid(x, path)
+    else:
+        raise ValueError(f"cannot draw samples of shape {x.shape[1:]}: expected (2,) points or (C, H, W) images")

@@ -1,0 +1,125 @@
+"""The training loop: exact resume, atomic checkpoints, NaN stop keeping the last good one."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from minigan.data import make_loader, ring8
+from minigan.gans.gan import GAN
+from minigan.train import (CheckpointError, TrainingDiverged, fit, load_model, read_checkpoint,
+                           save_checkpoint)
+
+
+def make():
+    return GAN(data_shape=(2,), latent_dim=2, hidden=16, depth=2, seed=7)
+
+
+def batches():
+    return make_loader(ring8(std=0.05), 32, seed=7).batch_at
+
+
+def params(model):
+    return {n: p.copy() for n, p, _ in model.G.named_parameters("G.") + model.D.named_parameters("D.")}
+
+
+def test_resume_gives_exactly_the_uninterrupted_run(tmp_path):
+    full = make()
+    fit(full, batches(), 30, tmp_path / "full", checkpoint_every=10, progress=False)
+    part = make()
+    fit(part, batches(), 20, tmp_path / "part", checkpoint_every=10, progress=False)
+    resumed = make()                                   # a fresh process would start here
+    fit(resumed, batches(), 30, tmp_path / "part", checkpoint_every=10, resume=True, progress=False)
+    a, b = params(full), params(resumed)
+    assert resumed.step == 30
+    for n in a:
+        assert np.array_equal(a[n], b[n]), n
+    assert full.opt_d.t == resumed.opt_d.t
+    h_full = json.loads((tmp_path / "full" / "history.json").read_text())
+    h_res = json.loads((tmp_path / "part" / "history.json").read_text())
+    assert h_full == h_res
+
+
+def test_files_written(tmp_path):
+    history = fit(make(), batches(), 12, tmp_path, progress=False,
+                  evaluate=lambda m: {"answer": np.float64(1.5)})
+    assert history["step"][-1] == 12 and len(history["loss_d"]) == len(history["step"])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics == {"answer": 1.5, "step": 12}
+    meta, state = read_checkpoint(tmp_path)
+    assert meta["step"] == 12 and meta["model"] == "gan" and "G.0.weight" in state
+    model, _ = load_model(tmp_path / "checkpoint.npz")
+    assert model.step == 12
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    model = make()
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, model)
+    good = path.read_bytes()
+    model.train_step(batches()(0))
+
+    def crash(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, model)
+    assert path.read_bytes() == good                       # the old checkpoint is untouched
+    assert os.listdir(tmp_path) == ["checkpoint.npz"]      # and no temporary file is left
+
+
+class Diverging(GAN):
+    """A GAN whose loss turns NaN at a given step (as a too-high learning rate would)."""
+
+    def __init__(self, *a, nan_at=15, **k):
+        super().__init__(*a, **k)
+        self.nan_at = nan_at
+
+    def train_step(self, batch):
+        logs = super().train_step(batch)
+        if self.step > self.nan_at:
+            logs["loss_g"] = float("nan")
+        return logs
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = Diverging(data_shape=(2,), hidden=8, seed=1, nan_at=15)
+    with pytest.raises(TrainingDiverged, match=r"loss_g became nan at step 15.*step 10"):
+        fit(model, batches(), 40, tmp_path, checkpoint_every=10, progress=False)
+    meta, state = read_checkpoint(tmp_path)
+    assert meta["step"] == 10
+    assert all(np.all(np.isfinite(v)) for k, v in state.items())
+
+
+def test_nan_before_any_checkpoint_says_so(tmp_path):
+    model = Diverging(data_shape=(2,), hidden=8, seed=1, nan_at=0)
+    with pytest.raises(TrainingDiverged, match="no checkpoint was written yet"):
+        fit(model, batches(), 40, tmp_path, checkpoint_every=10, progress=False)
+
+
+def test_missing_and_corrupt_checkpoints_are_reported(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        read_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        fit(make(), batches(), 5, tmp_path, resume=True, progress=False)
+    fit(make(), batches(), 5, tmp_path, progress=False)
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(path.read_bytes()[: 200])            # a truncated file
+    with pytest.raises(CheckpointError, match="corrupt"):
+        read_checkpoint(path)
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(path)
+
+
+def test_checkpoint_of_another_shape_is_rejected(tmp_path):
+    fit(make(), batches(), 3, tmp_path, progress=False)
+    other = GAN(data_shape=(2,), latent_dim=2, hidden=32, depth=2, seed=7)
+    with pytest.raises((CheckpointError, ValueError), match="shape"):
+        fit(other, batches(), 5, tmp_path, resume=True, progress=False)
+
+
+def test_progress_lines_without_a_terminal(tmp_path, capsys):
+    fit(make(), batches(), 20, None, progress=True)
+    err = capsys.readouterr().err
+    assert "20/20" in err and "loss_d=" in err
