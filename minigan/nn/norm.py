@@ -1,0 +1,206 @@
+"""Normalisation layers: batch norm (1-D and 2-D) and layer norm, with hand-derived backward.
+
+Shape letters: N batch, C channels (features), L length, H×W image; M = the number of values
+each statistic is taken over (N, N·L or N·H·W for batch norm; the size of the normalised
+shape, D, for layer norm). The derivations are in the normalisation chapter
+(``notebooks/*_normalization.ipynb``); the docstrings repeat the result.
+
+Both normalise, then scale and shift:  x̂ = (x − μ) / σ,  σ = √(var + eps),  y = γ x̂ + β.
+The backward pass through μ and σ, written compactly (the whole derivation fits in 5 lines
+once one notices Σ x̂ = 0 and Σ x̂² = M):
+
+    dx = (1/M) · (1/σ) · (M·g − Σ g − x̂ · Σ (g · x̂)),       g = dy · γ
+
+with sums over the M values that share μ and σ. For batch norm γ is constant over those
+values and comes out of the sums: dx = (1/M)·γ/σ·(M·dy − Σdy − x̂·Σ(dy·x̂)).
+"""
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from ..backend import get_array_module
+from .module import Module
+
+
+class _BatchNorm(Module):
+    """Batch normalisation over every axis but the channel axis 1, as torch.nn.BatchNorm*d.
+
+    Training: normalise with the batch's mean and (biased) variance, and update the running
+    estimates  running ← (1 − momentum)·running + momentum·batch  (with the UNBIASED variance,
+    M/(M − 1)·var, as torch). Eval: normalise with the running estimates, a fixed affine map.
+    """
+
+    _ndims: tuple = ()
+    _layout: str = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = True, dtype="float32"):
+        super().__init__()
+        name = type(self).__name__
+        if num_features <= 0:
+            raise ValueError(f"{name}: num_features must be positive, got {num_features}")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum}")
+        self.num_features, self.eps, self.momentum, self.affine = (num_features, eps, momentum,
+                                                                   affine)
+        xp = backend.xp
+        if affine:   # as torch: γ = 1, β = 0
+            self.params["weight"] = xp.ones(num_features, dtype=dtype)
+            self.params["bias"] = xp.zeros(num_features, dtype=dtype)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+        self.running_mean = xp.zeros(num_features, dtype=dtype)
+        self.running_var = xp.ones(num_features, dtype=dtype)
+
+    def _buffers(self):
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
+    def _shape_hint(self):
+        return self._layout.format(C=self.num_features)
+
+    def forward(self, x):
+        self._check_input(x, ndim=self._ndims)
+        C = self.num_features
+        if x.shape[1] != C:
+            raise ValueError(f"{self!r}: expected input of shape {self._shape_hint()} "
+                             f"({C} channels on axis 1), got shape {tuple(x.shape)}")
+        xp = get_array_module(x)
+        axes = (0,) + tuple(range(2, x.ndim))          # every axis but the channels
+        shape = (1, C) + (1,) * (x.ndim - 2)           # a per-channel vector, broadcastable
+        if self.training:
+            M = x.size // C
+            if M <= 1:
+                raise ValueError(f"{self!r}: expected more than 1 value per channel when "
+                                 f"training, got input of shape {tuple(x.shape)}")
+            mean = x.mean(axis=axes)                                  # μ: (C,)
+            xc = x - mean.reshape(shape)
+            var = (xc * xc).mean(axis=axes)                           # biased: normalises
+            m = self.momentum
+            self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+            self.running_var[...] = (1 - m) * self.running_var + m * var * (M / (M - 1))
+        else:
+            mean, var = self.running_mean.astype(x.dtype), self.running_var.astype(x.dtype)
+            xc = x - mean.reshape(shape)
+        inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))           # 1/σ: (C,)
+        x_hat = xc * inv_std.reshape(shape)
+        if self.affine:
+            y = x_hat * self.params["weight"].reshape(shape) + self.params["bias"].reshape(shape)
+        else:
+            y = x_hat
+        return y, (x_hat, inv_std, self.training)
+
+    def backward(self, dy, cache):
+        x_hat, inv_std, training = cache
+        C = self.num_features
+        axes = (0,) + tuple(range(2, dy.ndim))
+        shape = (1, C) + (1,) * (dy.ndim - 2)
+        sum_dy = dy.sum(axis=axes)                                    # Σ dy: (C,)
+        sum_dy_xhat = (dy * x_hat).sum(axis=axes)                     # Σ dy·x̂: (C,)
+        if self.affine:
+            self.grads["weight"] += sum_dy_xhat                       # dγ = Σ dy·x̂
+            self.grads["bias"] += sum_dy                              # dβ = Σ dy
+            scale = self.params["weight"] * inv_std                   # γ/σ
+        else:
+            scale = inv_std
+        if not training:                                              # μ, σ are constants
+            return dy * scale.reshape(shape)
+        M = dy.size // C
+        return (scale / M).reshape(shape) * (M * dy - sum_dy.reshape(shape)
+                                             - x_hat * sum_dy_xhat.reshape(shape))
+
+    def __repr__(self):
+        extra = "" if self.affine else ", affine=False"
+        return (f"{type(self).__name__}({self.num_features}, eps={self.eps}, "
+                f"momentum={self.momentum}{extra})")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm of (N, C) or (N, C, L) inputs, per feature/channel C, as torch.nn.BatchNorm1d.
+
+    Statistics over N (or N·L): μ, var: (C,). γ = weight, β = bias: (C,), init 1 and 0.
+    Backward (normalisation chapter): dx = (1/M)·γ/σ·(M·dy − Σdy − x̂·Σ(dy·x̂)),
+    dγ += Σ dy·x̂, dβ += Σ dy; in eval mode dx = dy·γ/σ_running.
+    Buffers ``running_mean``, ``running_var`` (checkpointed with the parameters).
+    """
+
+    _ndims = (2, 3)
+    _layout = "(N, {C}) or (N, {C}, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm of (N, C, H, W) images, per channel, as torch.nn.BatchNorm2d.
+
+    Statistics over N·H·W: μ, var: (C,). γ = weight, β = bias: (C,), init 1 and 0.
+    Backward (normalisation chapter): dx = (1/M)·γ/σ·(M·dy − Σdy − x̂·Σ(dy·x̂)), M = N·H·W,
+    dγ += Σ dy·x̂, dβ += Σ dy; in eval mode dx = dy·γ/σ_running.
+    Buffers ``running_mean``, ``running_var`` (checkpointed with the parameters).
+    """
+
+    _ndims = (4,)
+    _layout = "(N, {C}, H, W)"
+
+
+class LayerNorm(Module):
+    """Layer norm over the last dimensions, as torch.nn.LayerNorm.
+
+    x: (..., *normalized_shape); statistics per sample over the D = prod(normalized_shape)
+    trailing values; γ = weight, β = bias: normalized_shape, init 1 and 0 (elementwise affine).
+    The same in training and eval (no running statistics).
+    Backward (normalisation chapter), with g = dy·γ and sums over the D values of a sample:
+    dx = (1/D)·(1/σ)·(D·g − Σg − x̂·Σ(g·x̂)),  dγ += Σ_batch dy·x̂,  dβ += Σ_batch dy.
+    """
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 dtype="float32"):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        if not self.normalized_shape or min(self.normalized_shape) <= 0:
+            raise ValueError(f"LayerNorm: normalized_shape must be positive sizes, got "
+                             f"{normalized_shape!r}")
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        xp = backend.xp
+        if elementwise_affine:
+            self.params["weight"] = xp.ones(self.normalized_shape, dtype=dtype)
+            self.params["bias"] = xp.zeros(self.normalized_shape, dtype=dtype)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def _shape_hint(self):
+        return "(..., " + ", ".join(map(str, self.normalized_shape)) + ")"
+
+    def forward(self, x):
+        self._check_input(x)
+        k = len(self.normalized_shape)
+        if x.ndim < k or tuple(x.shape[x.ndim - k:]) != self.normalized_shape:
+            raise ValueError(f"{self!r}: expected input of shape {self._shape_hint()}, "
+                             f"got shape {tuple(x.shape)}")
+        xp = get_array_module(x)
+        axes = tuple(range(x.ndim - k, x.ndim))
+        mean = x.mean(axis=axes, keepdims=True)                       # μ: (..., 1, ..., 1)
+        xc = x - mean
+        var = (xc * xc).mean(axis=axes, keepdims=True)
+        inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))           # 1/σ
+        x_hat = xc * inv_std
+        y = x_hat * self.params["weight"] + self.params["bias"] if self.elementwise_affine \
+            else x_hat
+        return y, (x_hat, inv_std)
+
+    def backward(self, dy, cache):
+        x_hat, inv_std = cache
+        k = len(self.normalized_shape)
+        axes = tuple(range(dy.ndim - k, dy.ndim))                     # within a sample
+        batch_axes = tuple(range(dy.ndim - k))                        # across samples
+        if self.elementwise_affine:
+            self.grads["weight"] += (dy * x_hat).sum(axis=batch_axes)     # dγ = Σ dy·x̂
+            self.grads["bias"] += dy.sum(axis=batch_axes)                 # dβ = Σ dy
+            g = dy * self.params["weight"]
+        else:
+            g = dy
+        D = math.prod(self.normalized_shape)
+        return (inv_std / D) * (D * g - g.sum(axis=axes, keepdims=True)
+                                - x_hat * (g * x_hat).sum(axis=axes, keepdims=True))
+
+    def __repr__(self):
+        extra = "" if self.elementwise_affine else ", elementwise_affine=False"
+        return f"LayerNorm({self.normalized_shape}, eps={self.eps}{extra})"
