@@ -24,6 +24,8 @@ import zipfile
 
 import numpy as np
 
+from .backend import blas_threads
+
 CHECKPOINT = "checkpoint.npz"
 
 
@@ -145,25 +147,26 @@ def fit(model, batch_fn, steps, out=None, *, checkpoint_every=None, log_every=No
     log_every = log_every or max(1, steps // 200)
     bar = Progress(steps, model.step, enabled=progress)
     ckpt = os.path.join(out, CHECKPOINT) if out else None
-    while model.step < steps:
-        step = model.step
-        logs = model.train_step(batch_fn(step))
-        bad = [k for k, v in logs.items() if not math.isfinite(v)]
-        if bad:
-            last = (f"the last good checkpoint is {ckpt} (step {read_checkpoint(ckpt)[0]['step']})"
-                    if ckpt and os.path.exists(ckpt) else "no checkpoint was written yet")
-            raise TrainingDiverged(f"{', '.join(bad)} became {logs[bad[0]]} at step {step}; "
-                                   f"training stopped and {last}. Try a lower learning rate.")
-        if model.step % log_every == 0 or model.step == steps:
-            history["step"].append(model.step)
-            for k, v in logs.items():
-                history.setdefault(k, []).append(float(v))
-        if on_sample is not None and sample_every and model.step % sample_every == 0:
-            on_sample(model, model.step)
-        if ckpt and (model.step % checkpoint_every == 0 or model.step == steps):
-            save_checkpoint(ckpt, model, checkpoint_meta)
-            _write_json(os.path.join(out, "history.json"), history)
-        bar.update(model.step, logs)
+    with blas_threads(getattr(model, "blas_threads", None)):
+        while model.step < steps:
+            step = model.step
+            logs = model.train_step(batch_fn(step))
+            bad = [k for k, v in logs.items() if not math.isfinite(v)]
+            if bad:
+                last = (f"the last good checkpoint is {ckpt} (step {read_checkpoint(ckpt)[0]['step']})"
+                        if ckpt and os.path.exists(ckpt) else "no checkpoint was written yet")
+                raise TrainingDiverged(f"{', '.join(bad)} became {logs[bad[0]]} at step {step}; "
+                                       f"training stopped and {last}. Try a lower learning rate.")
+            if model.step % log_every == 0 or model.step == steps:
+                history["step"].append(model.step)
+                for k, v in logs.items():
+                    history.setdefault(k, []).append(float(v))
+            if on_sample is not None and sample_every and model.step % sample_every == 0:
+                on_sample(model, model.step)
+            if ckpt and (model.step % checkpoint_every == 0 or model.step == steps):
+                save_checkpoint(ckpt, model, checkpoint_meta)
+                _write_json(os.path.join(out, "history.json"), history)
+            bar.update(model.step, logs)
     if evaluate is not None:
         metrics = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
                    for k, v in evaluate(model).items()}

@@ -22,6 +22,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """The tests' matrices are small: one BLAS thread is faster and never oversubscribes
+    the 2-core CI machine (see minigan.backend.blas_threads)."""
+    with backend.blas_threads(1):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_backend():
     """Each test starts on NumPy with minigan's global generator seeded to 0, and a test

@@ -110,3 +110,21 @@ def test_cupy_linear_matches_numpy(rng):
                                    rtol=1e-5, atol=1e-5)
     gpu.to(backend_name="numpy")
     assert isinstance(gpu.params["weight"], np.ndarray)
+
+
+def test_blas_threads_limits_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads_now():
+        info = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        return [p["num_threads"] for p in info]
+
+    with backend.blas_threads(2):              # the test session runs with 1 (conftest)
+        before = blas_threads_now()
+        if not before or max(before) < 2:
+            pytest.skip("BLAS runs on one thread here: nothing to limit")
+        with backend.blas_threads(1):
+            assert all(n == 1 for n in blas_threads_now())
+        assert blas_threads_now() == before
+        with backend.blas_threads(None):         # None: leave it alone
+            assert blas_threads_now() == before

@@ -69,6 +69,7 @@ class GAN:
     """
 
     name = "gan"
+    blas_threads = 1    # small matrices: one BLAS thread is fastest (see backend.blas_threads)
 
     def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, depth=2, g_output="linear",
                  loss="nonsaturating", d_steps=1, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999),
