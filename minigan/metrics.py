@@ -204,3 +204,185 @@ def digits_metrics(samples, seed: int = 0) -> dict:
     out = {k: v for k, v in fake.items() if k != "class_histogram"}
     out.update({"real_" + k: v for k, v in real.items() if k != "class_histogram"})
     return out
+
+
+# --- images: Fréchet distance and precision/recall in a feature space ---------------------------
+# FID (Heusel et al. 2017) and the k-NN precision/recall of Kynkäänniemi et al. (2019), computed on
+# the features of a domain classifier trained by minigan (:mod:`minigan.features`) rather than on
+# Inception features, which would be meaningless for 8x8 digits. Numbers are therefore comparable
+# between runs of this project that use the same feature net, not with published FIDs.
+__all__ += ["feature_statistics", "frechet_distance", "fid", "precision_recall", "image_quality",
+            "format_image_quality"]
+
+
+def _features_2d(feats, owner, name="features"):
+    f = np.asarray(to_numpy(feats), dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise ValueError(f"{owner}: {name} must have shape (N, F) with N >= 2, got {f.shape}")
+    if not np.all(np.isfinite(f)):
+        raise ValueError(f"{owner}: {name} contain NaN or inf (a diverged generator?)")
+    return f
+
+
+def feature_statistics(feats):
+    """Mean (F,) and covariance (F, F) of features (N, F), float64; the covariance is the unbiased
+    one (divided by N − 1), as in the reference FID code (``np.cov(rowvar=False)``)."""
+    f = _features_2d(feats, "feature_statistics")
+    return f.mean(axis=0), np.atleast_2d(np.cov(f, rowvar=False))
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """Fréchet (2-Wasserstein) distance², between N(mu1, sigma1) and N(mu2, sigma2):
+
+        d² = ||mu1 − mu2||² + tr(sigma1) + tr(sigma2) − 2 tr((sigma1 sigma2)^{1/2})
+
+    Computed as the reference implementation (``pytorch-fid`` / the TTUR code of Heusel et al.)
+    does: ``scipy.linalg.sqrtm`` of the product; if that is not finite (a singular product),
+    ``eps`` is added to both diagonals and it is computed again; round-off can leave the
+    square root with a tiny imaginary part, which is dropped when the imaginary parts of its
+    diagonal are all below 1e-3 (else ValueError, something is really wrong).
+
+    Args: mu1, mu2: (F,) means; sigma1, sigma2: (F, F) covariances (symmetric PSD); a 1-D case
+    may pass numbers (variances). Returns a float (>= 0 up to round-off).
+    """
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(np.asarray(to_numpy(mu1), dtype=np.float64)), \
+        np.atleast_1d(np.asarray(to_numpy(mu2), dtype=np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(to_numpy(sigma1), dtype=np.float64)), \
+        np.atleast_2d(np.asarray(to_numpy(sigma2), dtype=np.float64))
+    F = mu1.shape[0]
+    if mu1.shape != (F,) or mu2.shape != (F,) or sigma1.shape != (F, F) or sigma2.shape != (F, F):
+        raise ValueError(f"frechet_distance: expected means (F,) and covariances (F, F); got "
+                         f"{mu1.shape}, {sigma1.shape}, {mu2.shape}, {sigma2.shape}")
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.all(np.isfinite(covmean)):
+        offset = np.eye(F) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"frechet_distance: the matrix square root has an imaginary part "
+                             f"of {np.max(np.abs(covmean.imag)):.3g}: are the covariances PSD?")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def _feature_fn(feature_fn, owner):
+    if hasattr(feature_fn, "features"):            # a minigan.features.Classifier
+        return feature_fn.features
+    if not callable(feature_fn):
+        raise ValueError(f"{owner}: feature_fn must be callable, images (N, ...) -> features "
+                         f"(N, F), or a Classifier; got {type(feature_fn).__name__}")
+    return feature_fn
+
+
+def fid(images_a, images_b, feature_fn) -> float:
+    """Fréchet Inception-style distance between two sets of images, in ``feature_fn``'s space.
+
+    Args:
+        images_a, images_b: (N_a, C, H, W), (N_b, C, H, W) (anything ``feature_fn`` takes).
+        feature_fn: images -> features (N, F), e.g. a trained
+            :class:`minigan.features.Classifier` (or its ``.features``).
+
+    FID is biased upwards for small N (the covariance estimates are noisy): compare FIDs only
+    at equal sample sizes, and next to the real-data floor (:func:`image_quality`).
+    """
+    fn = _feature_fn(feature_fn, "fid")
+    mu_a, s_a = feature_statistics(fn(images_a))
+    mu_b, s_b = feature_statistics(fn(images_b))
+    return frechet_distance(mu_a, s_a, mu_b, s_b)
+
+
+def _pairwise_dist(a, b):
+    """Euclidean distances (len(a), len(b)), float64, never negative."""
+    d2 = (a * a).sum(1)[:, None] - 2.0 * (a @ b.T) + (b * b).sum(1)[None, :]
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def _knn_radii(feats, k, batch):
+    """Distance of each row to its k-th nearest neighbour among the other rows: (N,)."""
+    radii = np.empty(feats.shape[0])
+    for i in range(0, feats.shape[0], batch):
+        d = _pairwise_dist(feats[i:i + batch], feats)              # includes the 0 to itself
+        radii[i:i + batch] = np.partition(d, k, axis=1)[:, k]      # index 0 is itself
+    return radii
+
+
+def _share_in_manifold(queries, ref, radii, batch):
+    """Share of ``queries`` inside at least one ball B(ref_j, radii_j)."""
+    inside = 0
+    for i in range(0, queries.shape[0], batch):
+        d = _pairwise_dist(queries[i:i + batch], ref)
+        inside += int(np.any(d <= radii[None, :], axis=1).sum())
+    return inside / queries.shape[0]
+
+
+def precision_recall(real_feats, fake_feats, k: int = 3, batch: int = 1000) -> dict:
+    """Improved precision and recall of Kynkäänniemi et al. (2019), with k-NN manifolds.
+
+    The real manifold is the union of balls around each real feature vector, of radius the
+    distance to its k-th nearest real neighbour; the fake manifold likewise.
+
+    - precision: share of fake samples inside the real manifold (are the samples realistic?)
+    - recall: share of real samples inside the fake manifold (is the data's variety covered?)
+
+    A generator that drops modes keeps a high precision and loses recall; one that produces
+    junk loses precision. The paper uses k = 3 and equal set sizes (its numbers depend on both).
+
+    Args: real_feats (N_r, F), fake_feats (N_f, F) with N_r, N_f > k; k: the neighbour that
+    sets each radius. Returns ``{"precision", "recall"}``, floats in [0, 1].
+    """
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError(f"precision_recall: k must be a positive integer, got {k!r}")
+    real = _features_2d(real_feats, "precision_recall", "real_feats")
+    fake = _features_2d(fake_feats, "precision_recall", "fake_feats")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"precision_recall: real and fake features differ in dimension: "
+                         f"{real.shape} vs {fake.shape}")
+    if min(real.shape[0], fake.shape[0]) <= k:
+        raise ValueError(f"precision_recall: both sets need more than k = {k} samples, got "
+                         f"{real.shape[0]} real and {fake.shape[0]} fake")
+    real_radii, fake_radii = _knn_radii(real, int(k), batch), _knn_radii(fake, int(k), batch)
+    return {"precision": _share_in_manifold(fake, real, real_radii, batch),
+            "recall": _share_in_manifold(real, fake, fake_radii, batch)}
+
+
+def image_quality(fake, real_train, real_test, feature_fn, k: int = 3) -> dict:
+    """FID and precision/recall of generated images, next to the floor that real data reaches.
+
+    Args:
+        fake: generated images (N_f, C, H, W).
+        real_train: the images the generator was trained on (N_tr, C, H, W).
+        real_test: held-out real images (N_te, C, H, W): the reference.
+        feature_fn: images -> (N, F) features (a :class:`minigan.features.Classifier`).
+        k: the k of :func:`precision_recall`.
+
+    Returns a dict:
+        ``fid``: FID(fake, real_test); ``fid_floor``: FID(real_train, real_test), what a
+        generator that reproduced the training set would score (not 0: finite samples);
+        ``precision``, ``recall``: of fake against real_test; ``floor_precision``,
+        ``floor_recall``: of real_train against real_test; ``n_fake``, ``n_train``, ``n_test``.
+        FID depends on the sample size: for a fair floor use as many fake images as
+        real_train images.
+    """
+    fn = _feature_fn(feature_fn, "image_quality")
+    f_fake, f_train, f_test = (_features_2d(fn(x), "image_quality", name) for x, name in
+                               ((fake, "fake features"), (real_train, "real_train features"),
+                                (real_test, "real_test features")))
+    stats = {name: feature_statistics(f) for name, f in
+             (("fake", f_fake), ("train", f_train), ("test", f_test))}
+    pr = precision_recall(f_test, f_fake, k)
+    floor_pr = precision_recall(f_test, f_train, k)
+    return {"fid": frechet_distance(*stats["fake"], *stats["test"]),
+            "fid_floor": frechet_distance(*stats["train"], *stats["test"]),
+            "precision": pr["precision"], "recall": pr["recall"],
+            "floor_precision": floor_pr["precision"], "floor_recall": floor_pr["recall"],
+            "n_fake": int(f_fake.shape[0]), "n_train": int(f_train.shape[0]),
+            "n_test": int(f_test.shape[0])}
+
+
+def format_image_quality(m: dict) -> str:
+    """One line, e.g. ``FID 12.3 (real floor 1.9), precision 0.81, recall 0.62 (floor 0.93/0.95)``."""
+    return (f"FID {m['fid']:.2f} (real floor {m['fid_floor']:.2f}), precision {m['precision']:.2f}, "
+            f"recall {m['recall']:.2f} (floor {m['floor_precision']:.2f}/{m['floor_recall']:.2f})")

@@ -313,7 +313,7 @@ def test_toy_sampler_rejects_bad_arguments():
 # ----------------------------------------------------------------------------- registry
 
 def test_load_dataset_and_make_loader():
-    assert set(DATASETS) == {"ring8", "grid25", "digits"}
+    assert set(DATASETS) == {"ring8", "grid25", "digits", "mnist", "fashion-mnist"}
     ring = load_dataset("ring8")
     assert isinstance(ring, GaussianMixture) and ring.n_modes == 8
     assert load_dataset("grid25", std=0.1).std == 0.1
@@ -331,7 +331,7 @@ def test_load_dataset_and_make_loader():
 
 
 def test_registry_errors_list_valid_names():
-    with pytest.raises(ValueError, match=r"'digits', 'grid25', 'ring8'"):
+    with pytest.raises(ValueError, match=r"'digits', 'fashion-mnist', 'grid25', 'mnist', 'ring8'"):
         load_dataset("mnist2")
     with pytest.raises(ValueError, match="image datasets"):
         make_loader(ring8(), 8, with_labels=True)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import backend
 from .digits import ImageDataset, load_digits
+from .mnist import load_fashion_mnist, load_mnist
 from .toy import GaussianMixture, grid25, ring8
 
 __all__ = ["DataLoader", "ToySampler", "make_loader", "DATASETS", "load_dataset"]
@@ -265,14 +266,17 @@ def make_loader(dataset, batch_size: int, seed: int = 0, *, with_labels: bool = 
                      f"got {type(dataset).__name__}")
 
 
-DATASETS = {"ring8": ring8, "grid25": grid25, "digits": load_digits}
+DATASETS = {"ring8": ring8, "grid25": grid25, "digits": load_digits,
+            "mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
 
 
 def load_dataset(name: str, **kwargs):
     """The dataset called ``name`` (a key of ``DATASETS``; the CLI's names), built with ``kwargs``.
 
     ``"ring8"``, ``"grid25"`` -> :class:`~minigan.data.toy.GaussianMixture`;
-    ``"digits"`` -> :class:`~minigan.data.digits.ImageDataset` (kwargs: split, test_fraction, seed).
+    ``"digits"`` -> :class:`~minigan.data.digits.ImageDataset` (kwargs: split, test_fraction, seed);
+    ``"mnist"``, ``"fashion-mnist"`` -> ImageDataset (N, 1, 28, 28), downloaded and cached on first
+    use (kwargs: split, root, download; see :mod:`minigan.data.mnist`).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASETS)}")
