@@ -1,0 +1,713 @@
+"""Checks for the course's exercises: run a learner's function, say what is wrong.
+
+Each ``check_*`` takes the learner's function, runs it on several random float64
+cases (batch 1, odd sizes, non-zero biases, random upstream gradients, extreme
+logits where stability matters), compares every output with minigan's own
+implementation, and either prints one pass line or raises :class:`ExerciseError`
+naming the output that is wrong, its relative error, and, where the wrong answer
+looks like a known mistake (a missing transpose, a mean instead of a sum, the
+wrong sign, ...), a hint. ``NotImplementedError`` raised by an unfinished
+exercise propagates unchanged.
+
+Used from the notebooks, right after each exercise::
+
+    from minigan.exercises import check_linear_backward
+    check_linear_backward(linear_backward)
+
+=====================================  ==========  =======================================
+check                                  exercise    the learner writes
+=====================================  ==========  =======================================
+check_linear_backward                  1.1         linear_backward(dy, x, W) -> (dx, dW, db)
+check_tanh_backward                    1.2         tanh_backward(dy, x) -> dx
+check_sigmoid_backward                 1.3         sigmoid_backward(dy, x) -> dx
+check_bce_with_logits_grad             1.4         bce_with_logits_grad(z, t) -> (loss, dz)
+check_sgd_momentum_step                2.1         sgd_momentum_step(p, g, v, lr, momentum)
+check_adam_step                        2.2         adam_step(p, g, m, v, t, lr, b1, b2, eps)
+check_accuracy                         2.3         accuracy(logits, labels) -> float
+check_discriminator_loss_and_grad      3.1         (real_logits, fake_logits) -> (loss, dr, df)
+check_generator_loss_nonsaturating     3.2         generator_loss_nonsaturating(z) -> (loss, dz)
+check_modes_covered                    3.3         modes_covered(samples, centers, std) -> int
+=====================================  ==========  =======================================
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .gradcheck import rel_error
+
+__all__ = [
+    "ExerciseError",
+    "check_linear_backward", "check_tanh_backward", "check_sigmoid_backward",
+    "check_bce_with_logits_grad",
+    "check_sgd_momentum_step", "check_adam_step", "check_accuracy",
+    "check_discriminator_loss_and_grad", "check_generator_loss_nonsaturating",
+    "check_modes_covered",
+]
+
+TOL = 1e-6          # float64 inputs: a correct answer is at ~1e-15, a wrong one at 1e-3..1
+MATCH = 1e-6        # how close a wrong answer must be to a known mistake to be named
+
+
+class ExerciseError(AssertionError):
+    """A learner's answer is wrong. The message says which output, by how much, and why."""
+
+
+# --------------------------------------------------------------------------------------
+# Shared machinery
+# --------------------------------------------------------------------------------------
+
+def _name(fn) -> str:
+    return getattr(fn, "__name__", "your function")
+
+
+def _call(fn, args: dict, case: str, *, readonly=(), error_hint=None):
+    """Call fn(**args) on copies; NotImplementedError passes through untouched.
+
+    Arguments named in ``readonly`` must not be written into (a backward pass that
+    writes into ``dy`` corrupts the caller's gradient). ``error_hint`` is added when the
+    learner's function raises a ValueError (NumPy's shape errors).
+    """
+    copies = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in args.items()}
+    try:
+        with np.errstate(all="ignore"):      # the checks report inf/nan themselves
+            out = fn(*copies.values())
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in args.items()
+                           if isinstance(v, np.ndarray))
+        hint = f"\nHint: {error_hint}" if error_hint and isinstance(exc, ValueError) else ""
+        raise ExerciseError(f"{_name(fn)} raised {type(exc).__name__} on the case '{case}' "
+                            f"({shapes}): {exc}{hint}") from exc
+    for k in readonly:
+        if not np.array_equal(copies[k], args[k], equal_nan=True):
+            raise ExerciseError(
+                f"{_name(fn)} changed its argument `{k}` in place (case '{case}'). The caller "
+                f"still needs it: compute a new array (e.g. `{k} * mask`) instead of writing "
+                f"into it (`{k}[mask] = 0`, `{k} *= ...`).")
+    return out
+
+
+def _unpack(fn, out, names, case):
+    """The learner's outputs as float64 arrays, in the order of ``names``."""
+    if len(names) == 1:
+        out = (out,)
+    elif not isinstance(out, (tuple, list)) or len(out) != len(names):
+        got = (f"a {type(out).__name__} of length {len(out)}"
+               if isinstance(out, (tuple, list)) else f"a {type(out).__name__}")
+        raise ExerciseError(f"{_name(fn)} should return a tuple ({', '.join(names)}); "
+                            f"got {got} (case '{case}').")
+    arrays = []
+    for n, o in zip(names, out):
+        if o is None:
+            raise ExerciseError(f"{_name(fn)} returned None for {n} (case '{case}'): "
+                                "did you forget a `return`?")
+        try:
+            arrays.append(np.asarray(o, dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise ExerciseError(f"{_name(fn)}: {n} should be a number or an array of "
+                                f"numbers, got {type(o).__name__} (case '{case}')") from exc
+    return arrays
+
+
+def _compare(fn, what, got, expected, case, mistakes=(), shape_hints=None, nonfinite=None):
+    """Raise ExerciseError unless got ≈ expected; name the mistake if it is a known one.
+
+    mistakes: (array, hint) pairs, the value a known wrong answer would give.
+    shape_hints: {shape: hint} for wrong shapes.
+    nonfinite: the hint when the answer has inf/nan where the true one is finite.
+    """
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    head = f"{_name(fn)}: {what} is wrong on the case '{case}'"
+    if got.shape != expected.shape:
+        hint = None
+        for cand, h in mistakes:
+            cand = np.asarray(cand, dtype=np.float64)
+            if cand.shape == got.shape and _close(got, cand):
+                hint = h
+                break
+        if hint is None and shape_hints:
+            hint = shape_hints.get(got.shape)
+        if hint is None and got.shape == expected.shape[::-1] and got.ndim == 2:
+            hint = "it looks transposed: did you forget a transpose?"
+        msg = f"{head}: it has shape {got.shape}, expected {expected.shape}."
+        raise ExerciseError(msg + (f"\nHint: {hint}" if hint else ""))
+    if not np.all(np.isfinite(got)):
+        if np.all(np.isfinite(expected)):
+            bad = "nan" if np.any(np.isnan(got)) else "inf"
+            msg = f"{head}: it contains {bad} where the answer is finite."
+            raise ExerciseError(msg + (f"\nHint: {nonfinite}" if nonfinite else ""))
+    err = rel_error(got, expected)
+    if err < TOL:
+        return err
+    hints = []
+    for cand, h in mistakes:
+        cand = np.asarray(cand, dtype=np.float64)
+        if cand.shape == got.shape and _close(got, cand) and h not in hints:
+            hints.append(h)     # several known mistakes can give the same numbers
+    hint = "\nHint: ".join(hints) or _generic_hint(got, expected)
+    msg = f"{head} (relative error {err:.1e})."
+    raise ExerciseError(msg + (f"\nHint: {hint}" if hint else ""))
+
+
+def _close(a, b):
+    with np.errstate(all="ignore"):
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+            return False
+        return rel_error(a, b) < MATCH
+
+
+def _generic_hint(got, expected):
+    if _close(got, -expected):
+        return "it is the right answer with the wrong sign."
+    denom = float(np.sum(expected * expected))
+    if denom > 0:
+        c = float(np.sum(got * expected)) / denom
+        if abs(c) > 1e-12 and _close(got, c * expected):
+            return (f"it is the right answer times {c:.4g}: a factor is missing or extra "
+                    "(a batch size? a 2? a learning rate?).")
+    return None
+
+
+def _quiet(check):
+    """Run a check with NumPy's floating-point warnings off: the known wrong answers it
+    computes for comparison (e.g. 1/σ(z) at z = −1000) may overflow, and it reports
+    inf/nan in the learner's answer itself."""
+    import functools
+
+    @functools.wraps(check)
+    def wrapper(fn, *args, **kwargs):
+        with np.errstate(all="ignore"):
+            return check(fn, *args, **kwargs)
+    return wrapper
+
+
+def _passed(fn, text):
+    print(f"\u2713 {_name(fn)} passed: {text}")
+
+
+def _softplus(z):
+    """log(1 + e^z), stable for |z| = 1000."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _sigmoid(z):
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+NONFINITE_LOGITS = ("at logits of \u00b11000 your answer overflows. Compute "
+                    "log \u03c3(z) and log(1 \u2212 \u03c3(z)) from the logit directly: "
+                    "log(1 + e^z) = max(z, 0) + log1p(e^(\u2212|z|)) never overflows "
+                    "(notebook 01, section 4).")
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 1: backprop by hand
+# --------------------------------------------------------------------------------------
+
+def _linear_reference(dy, x, W, b):
+    """minigan's Linear in float64: dx, dW, db (and y, to be sure the cases make sense)."""
+    from .nn.layers import Linear
+    M, D = W.shape
+    layer = Linear(D, M, rng=np.random.default_rng(0), dtype="float64")
+    layer.params["weight"][...] = W
+    layer.params["bias"][...] = b
+    _, cache = layer.forward(x)
+    layer.zero_grad()
+    dx = layer.backward(dy, cache)
+    return dx, layer.grads["weight"].copy(), layer.grads["bias"].copy()
+
+
+@_quiet
+def check_linear_backward(linear_backward, seed=0):
+    """Exercise 1.1: ``linear_backward(dy, x, W) -> (dx, dW, db)`` for y = x Wᵀ + b.
+
+    dy: (N, M), x: (N, D), W: (M, D). Cases: batch 1, odd sizes, a square W (where a
+    transpose keeps the shape), N = M (where summing over the wrong axis keeps the shape).
+    """
+    rng = np.random.default_rng(seed)
+    cases = [("batch 1", 1, 3, 5), ("odd sizes", 7, 5, 3), ("square W", 4, 6, 6),
+             ("N = M", 6, 3, 6), ("N = D = M", 5, 5, 5)]
+    for case, N, D, M in cases:
+        x = rng.standard_normal((N, D))
+        W = rng.standard_normal((M, D))
+        b = rng.standard_normal(M)
+        dy = rng.standard_normal((N, M))
+        dx_ref, dW_ref, db_ref = _linear_reference(dy, x, W, b)
+        out = _call(linear_backward, {"dy": dy, "x": x, "W": W}, case,
+                    readonly=("dy", "x", "W"),
+                    error_hint="the shapes of a product do not fit: dx = dy W is (N, M)·(M, D) "
+                    "and dW = dyᵀ x is (M, N)·(N, D). A transpose too many or too few?")
+        dx, dW, db = _unpack(linear_backward, out, ("dx", "dW", "db"), case)
+        _compare(linear_backward, "dx", dx, dx_ref, case, mistakes=[
+            (dy @ W.T if M == D else np.zeros(0), "dx = dy W, without a transpose: "
+             "y = x Wᵀ, so ∂y/∂x brings back W itself."),
+            (dy @ W / N, "dx is per example: do not divide by the batch size."),
+            (dy.sum(0, keepdims=True) @ W, "dx has one row per example: do not sum dy "
+             "over the batch first."),
+        ], shape_hints={(N, M): "dx must have the shape of x, (N, D): dx = dy W.",
+                        (D,): "dx has one row per example, shape (N, D): do not sum over the batch."})
+        _compare(linear_backward, "dW", dW, dW_ref, case, mistakes=[
+            (x.T @ dy, "did you forget a transpose? dW must have W's shape (M, D): dW = dyᵀ x, "
+             "not xᵀ dy."),
+            (dW_ref / N, "you divided by the batch size. The layer sums over the batch; the "
+             "1/N of a mean belongs to the loss, whose gradient already carries it."),
+            (np.outer(dy[0], x[0]), "sum over the batch: dW = Σ_n dy_nᵀ x_n = dyᵀ x, not only "
+             "the first example."),
+            (np.outer(dy.sum(0), x.sum(0)), "sum the products, not the factors: dW = Σ_n "
+             "dy_nᵀ x_n = dyᵀ x, not (Σ dy)ᵀ(Σ x)."),
+        ], shape_hints={(D, M): "did you forget a transpose? dW must have W's shape (M, D): "
+                                "dW = dyᵀ x."})
+        _compare(linear_backward, "db", db, db_ref, case, mistakes=[
+            (dy[0], "sum over the batch: db = Σ_n dy_n (axis 0), not the first row of dy."),
+            (dy.mean(0), "mean instead of sum: the bias is added to every example, so its "
+             "gradient is the sum over the batch, db = dy.sum(axis=0)."),
+            (dy.sum(1), "wrong axis: sum over the batch (axis 0), which leaves one entry per "
+             "output feature, shape (M,)."),
+            (dy.sum(), "db has one entry per output feature: sum over axis 0 only."),
+            (dy.sum(0, keepdims=True), "db must have b's shape (M,): sum(axis=0) without "
+             "keepdims."),
+        ], shape_hints={(N, M): "sum over the batch: db = dy.sum(axis=0), shape (M,).",
+                        (): "db has one entry per output feature: sum over axis 0 only."})
+    _passed(linear_backward, f"dx, dW and db match minigan's Linear on {len(cases)} cases "
+            "(batch 1, odd sizes, square W, N = M).")
+
+
+@_quiet
+def check_tanh_backward(tanh_backward, seed=1):
+    """Exercise 1.2: ``tanh_backward(dy, x) -> dx`` for y = tanh(x), elementwise."""
+    rng = np.random.default_rng(seed)
+    cases = [("batch 1", rng.standard_normal((1, 4)) * 2),
+             ("odd sizes", rng.standard_normal((5, 3)) * 2),
+             ("large |x|", np.array([[-1000.0, -30.0, -3.0, -0.5, 0.0, 0.7, 4.0, 30.0, 1000.0]]))]
+    for case, x in cases:
+        dy = rng.standard_normal(x.shape)
+        t = np.tanh(x)
+        ref = dy * (1 - t * t)
+        out = _call(tanh_backward, {"dy": dy, "x": x}, case, readonly=("dy", "x"))
+        (dx,) = _unpack(tanh_backward, out, ("dx",), case)
+        _compare(tanh_backward, "dx", dx, ref, case, mistakes=[
+            (dy * (1 - x * x), "1 − y² is in terms of the output y = tanh(x): use "
+             "1 − tanh(x)², not 1 − x²."),
+            (1 - t * t, "chain rule: multiply the local derivative by the upstream gradient "
+             "dy."),
+            (dy * (1 - t), "the derivative of tanh is 1 − tanh(x)², squared."),
+            (dy * (1 - t) ** 2, "(1 − y)² is not 1 − y²: square y, then subtract."),
+            (dy * (1 + t * t), "tanh′(x) = 1 − tanh(x)², minus, not plus."),
+            (dy * t, "that is tanh(x) itself times dy; its derivative is 1 − tanh(x)²."),
+            (dy / np.cosh(x), "sech(x) must be squared: tanh′(x) = sech²(x) = 1 − tanh²(x)."),
+        ], nonfinite="e^x and cosh(x) overflow for |x| > 710: write the "
+             "derivative with np.tanh, 1 − tanh(x)², which never overflows.")
+    _passed(tanh_backward, f"dx matches dy·(1 − tanh²x) on {len(cases)} cases (incl. |x| = 1000).")
+
+
+@_quiet
+def check_sigmoid_backward(sigmoid_backward, seed=2):
+    """Exercise 1.3: ``sigmoid_backward(dy, x) -> dx`` for y = σ(x), elementwise."""
+    rng = np.random.default_rng(seed)
+    cases = [("batch 1", rng.standard_normal((1, 4)) * 2),
+             ("odd sizes", rng.standard_normal((5, 3)) * 2),
+             ("logits of \u00b11000", np.array([[-1000.0, -40.0, -2.0, 0.0, 3.0, 40.0, 1000.0]]))]
+    for case, x in cases:
+        dy = rng.standard_normal(x.shape)
+        s = _sigmoid(x)
+        ref = dy * s * (1 - s)
+        out = _call(sigmoid_backward, {"dy": dy, "x": x}, case, readonly=("dy", "x"))
+        (dx,) = _unpack(sigmoid_backward, out, ("dx",), case)
+        _compare(sigmoid_backward, "dx", dx, ref, case, mistakes=[
+            (dy * x * (1 - x), "y(1 − y) is in terms of the output y = σ(x): use σ(x)(1 − σ(x)), "
+             "not x(1 − x)."),
+            (s * (1 - s), "chain rule: multiply the local derivative by the upstream gradient dy."),
+            (dy * s, "σ′(x) = σ(x)(1 − σ(x)): the factor (1 − σ(x)) is missing."),
+            (dy * (1 - s), "σ′(x) = σ(x)(1 − σ(x)): the factor σ(x) is missing."),
+            (-dy * s * (1 - s), "σ is increasing, so σ′ > 0: check the sign."),
+        ], nonfinite="e^(−x) overflows at x = −1000 and inf/inf gives nan: "
+             "compute s = σ(x) first (stably, e.g. 0.5·(1 + tanh(x/2))), then s·(1 − s).")
+    _passed(sigmoid_backward, f"dx matches dy·σ(x)(1 − σ(x)) on {len(cases)} cases (incl. "
+            "logits of \u00b11000).")
+
+
+@_quiet
+def check_bce_with_logits_grad(bce_with_logits_grad, seed=3):
+    """Exercise 1.4: ``bce_with_logits_grad(z, t) -> (loss, dz)``, the mean binary
+    cross-entropy of logits z against targets t in [0, 1], and its gradient."""
+    from .nn.losses import bce_with_logits
+    rng = np.random.default_rng(seed)
+    cases = [("batch 1", rng.standard_normal((1, 1)) * 2, np.array([[1.0]])),
+             ("hard labels", rng.standard_normal((7, 1)) * 2,
+              rng.integers(0, 2, (7, 1)).astype(float)),
+             ("soft labels", rng.standard_normal(6) * 3, rng.uniform(0, 1, 6)),
+             ("logits of \u00b11000", np.array([-1000.0, -50.0, 0.5, 50.0, 1000.0, -1000.0]),
+              np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0]))]
+    for case, z, t in cases:
+        n = z.size
+        loss_ref, dz_ref = bce_with_logits(z, t)
+        s = _sigmoid(z)
+        out = _call(bce_with_logits_grad, {"z": z, "t": t}, case, readonly=("z", "t"))
+        loss, dz = _unpack(bce_with_logits_grad, out, ("loss", "dz"), case)
+        per = _softplus(z) - z * t
+        _compare(bce_with_logits_grad, "the loss", loss, loss_ref, case, mistakes=[
+            (per.sum(), "the loss is the mean over the batch, not the sum."),
+            (-loss_ref, "cross-entropy is −t log σ(z) − (1 − t) log(1 − σ(z)): mind the minus."),
+            ((_softplus(z) - z * (1 - t)).mean(), "the target multiplies log σ(z): "
+             "t = 1 means 'real', whose loss is −log σ(z)."),
+        ], nonfinite=NONFINITE_LOGITS, shape_hints={z.shape: "the loss is one number, the mean over the batch."})
+        _compare(bce_with_logits_grad, "dz", dz, dz_ref, case, mistakes=[
+            ((s - t), "the loss is a mean over the batch, so its gradient carries 1/N: "
+             f"(σ(z) − t) / N with N = {n}."),
+            ((t - s) / n, "wrong sign: ∂ℓ/∂z = (σ(z) − t)/N; it is positive when σ(z) is "
+             "above the target."),
+            ((-t / s + (1 - t) / (1 - s)) / n, "that is the gradient with respect to the "
+             "probability p = σ(z); multiply by σ′(z) = σ(1 − σ) and it simplifies to "
+             "(σ(z) − t)/N."),
+            (s * (1 - s) * (s - t) / n, "the σ′(z) factor cancels: ∂ℓ/∂z = (σ(z) − t)/N."),
+        ], nonfinite=NONFINITE_LOGITS)
+    _passed(bce_with_logits_grad, f"loss and dz match minigan.nn.bce_with_logits on {len(cases)} "
+            "cases (incl. logits of \u00b11000).")
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 2: optimisers and training
+# --------------------------------------------------------------------------------------
+
+def _optim_reference(opt_cls, p, g, state, t, **kw):
+    """One step of minigan's optimiser from a given state. Returns (p, state)."""
+    p = p.copy()
+    grad = g.copy()
+    opt = opt_cls([("p", p, grad)], **kw)
+    opt.t = t - 1
+    if state:
+        opt.state = {"p": {k: v.copy() for k, v in state.items()}}
+    opt.step()
+    return p, opt.state.get("p", {})
+
+
+@_quiet
+def check_sgd_momentum_step(sgd_momentum_step, seed=4):
+    """Exercise 2.1: ``sgd_momentum_step(param, grad, velocity, lr, momentum) ->
+    (param, velocity)``, PyTorch's rule: v ← μ v + g, θ ← θ − lr · v."""
+    from .optim import SGD
+    rng = np.random.default_rng(seed)
+    cases = [("first step (v = 0)", (3,), 0.1, 0.9, True),
+             ("a later step", (4, 3), 0.05, 0.9, False),
+             ("momentum 0.5", (2, 5), 0.3, 0.5, False),
+             ("plain SGD (momentum 0)", (5,), 0.2, 0.0, False)]
+    for case, shape, lr, mu, first in cases:
+        p = rng.standard_normal(shape)
+        g = rng.standard_normal(shape)
+        v = np.zeros(shape) if first else rng.standard_normal(shape)
+        if mu:
+            p_ref, st = _optim_reference(SGD, p, g, {"momentum": v}, 1, lr=lr, momentum=mu)
+            v_ref = st["momentum"]
+        else:
+            p_ref, _ = _optim_reference(SGD, p, g, {}, 1, lr=lr, momentum=0.0)
+            v_ref = g.copy()
+        out = _call(sgd_momentum_step, {"param": p, "grad": g, "velocity": v, "lr": lr,
+                                        "momentum": mu}, case)
+        p_new, v_new = _unpack(sgd_momentum_step, out, ("param", "velocity"), case)
+        cs231n = ("this is the other convention (CS231n's): v ← μv − lr·g, θ ← θ + v. "
+                  "It gives the same path, but here (as in torch.optim.SGD) the velocity is "
+                  "in gradient units: v ← μv + g, θ ← θ − lr·v.")
+        _compare(sgd_momentum_step, "the new velocity", v_new, v_ref, case, mistakes=[
+            (mu * v - lr * g, cs231n),
+            (mu * v + (1 - mu) * g, "that is an exponential average, v ← μv + (1 − μ)g "
+             "(dampening); PyTorch's momentum adds the whole gradient: v ← μv + g."),
+            (mu * v - g, "add the gradient to the velocity: v ← μv + g (the minus comes in "
+             "the parameter update)."),
+            (v + mu * g, "μ multiplies the old velocity: v ← μv + g."),
+            (-lr * g + mu * v, cs231n),
+        ])
+        _compare(sgd_momentum_step, "the new parameter", p_new, p_ref, case, mistakes=[
+            (p + lr * v_ref, "wrong sign: step against the velocity, θ ← θ − lr·v."),
+            (p - lr * g, "the step must use the (new) velocity, not the raw gradient: "
+             "θ ← θ − lr·v."),
+            (p - lr * v, "update the velocity first, then step with the new one: "
+             "v ← μv + g;  θ ← θ − lr·v."),
+            (p - v_ref, "the step is lr times the velocity: θ ← θ − lr·v."),
+            (p + mu * v - lr * g, cs231n),
+        ])
+    _passed(sgd_momentum_step, f"parameter and velocity match minigan.optim.SGD on {len(cases)} "
+            "cases (first step, later steps, momentum 0).")
+
+
+@_quiet
+def check_adam_step(adam_step, seed=5):
+    """Exercise 2.2: ``adam_step(param, grad, m, v, t, lr, beta1, beta2, eps) ->
+    (param, m, v)``, Adam with bias correction; t counts steps from 1."""
+    from .optim import Adam
+    rng = np.random.default_rng(seed)
+    cases = [("first step (t = 1)", (3,), 1, 1e-2, 0.9, 0.999, 1e-8, 1.0),
+             ("step t = 2", (4, 2), 2, 1e-3, 0.9, 0.999, 1e-8, 1.0),
+             ("step t = 10", (2, 3), 10, 5e-2, 0.8, 0.99, 1e-8, 1.0),
+             ("large eps, small gradients", (5,), 3, 1e-2, 0.9, 0.999, 1e-3, 1e-3)]
+    for case, shape, t, lr, b1, b2, eps, gscale in cases:
+        p = rng.standard_normal(shape)
+        g = rng.standard_normal(shape) * gscale
+        if t == 1:
+            m, v = np.zeros(shape), np.zeros(shape)
+        else:  # a plausible state: moments of earlier gradients, bias-corrected
+            m = rng.standard_normal(shape) * gscale * (1 - b1 ** (t - 1))
+            v = rng.uniform(0.2, 2.0, shape) * gscale ** 2 * (1 - b2 ** (t - 1))
+        p_ref, st = _optim_reference(Adam, p, g, {"m": m, "v": v}, t, lr=lr, betas=(b1, b2),
+                                     eps=eps)
+        m_ref, v_ref = st["m"], st["v"]
+        out = _call(adam_step, {"param": p, "grad": g, "m": m, "v": v, "t": t, "lr": lr,
+                                "beta1": b1, "beta2": b2, "eps": eps}, case)
+        p_new, m_new, v_new = _unpack(adam_step, out, ("param", "m", "v"), case)
+        _compare(adam_step, "m (the first moment)", m_new, m_ref, case, mistakes=[
+            (b1 * m + g, "m is an exponential average: m ← β₁m + (1 − β₁)g."),
+            ((1 - b1) * m + b1 * g, "β₁ multiplies the old m: m ← β₁m + (1 − β₁)g."),
+            (m_ref / (1 - b1 ** t), "return the raw moment m, not the bias-corrected m̂; the "
+             "correction is used only for the step."),
+        ])
+        _compare(adam_step, "v (the second moment)", v_new, v_ref, case, mistakes=[
+            (b2 * v + (1 - b2) * g, "v averages the squared gradient: v ← β₂v + (1 − β₂)g²."),
+            (b2 * v + (1 - b2) * np.abs(g), "v averages the squared gradient g², not |g|."),
+            (b2 * v + g * g, "v is an exponential average: v ← β₂v + (1 − β₂)g²."),
+            ((1 - b2) * v + b2 * g * g, "β₂ multiplies the old v: v ← β₂v + (1 − β₂)g²."),
+            (b1 * v + (1 - b1) * g * g, "v uses β₂, not β₁."),
+            (v_ref / (1 - b2 ** t), "return the raw moment v, not the bias-corrected v̂; the "
+             "correction is used only for the step."),
+        ])
+
+        def step(mh, vh, e_in=False):
+            with np.errstate(all="ignore"):
+                return p - lr * mh / (np.sqrt(vh + eps) if e_in else np.sqrt(vh) + eps)
+
+        mh, vh = m_ref / (1 - b1 ** t), v_ref / (1 - b2 ** t)
+        with np.errstate(all="ignore"):
+            mh0, vh0 = m_ref / (1 - b1 ** (t - 1)), v_ref / (1 - b2 ** (t - 1))
+        mh1, vh1 = m_ref / (1 - b1 ** (t + 1)), v_ref / (1 - b2 ** (t + 1))
+        no_bc = ("Adam without bias correction: m and v start at 0, so early on they are "
+                 "too small by the factors (1 − β₁ᵗ) and (1 − β₂ᵗ). Step with "
+                 "m̂ = m/(1 − β₁ᵗ) and v̂ = v/(1 − β₂ᵗ).")
+        _compare(adam_step, "the new parameter", p_new, p_ref, case, mistakes=[
+            (step(m_ref, v_ref), no_bc),
+            (step(mh, v_ref), "v needs its bias correction too: v̂ = v/(1 − β₂ᵗ)."),
+            (step(m_ref, vh), "m needs its bias correction too: m̂ = m/(1 − β₁ᵗ)."),
+            (step(mh1, vh1), "t counts steps from 1: at the first step t = 1 (bias "
+             "correction 1 − β¹)."),
+            (step(mh0, vh0), "t counts steps from 1 and is the number of this step, not "
+             "of the previous one."),
+            (step(mh, vh, e_in=True), "ε goes outside the square root: θ ← θ − lr·m̂/(√v̂ + ε)."),
+            (p + lr * mh / (np.sqrt(vh) + eps), "wrong sign: step against m̂, θ ← θ − lr·m̂/(√v̂ + ε)."),
+            (step(mh, vh * vh), "divide by the square root of v̂: θ ← θ − lr·m̂/(√v̂ + ε)."),
+            (p - lr * mh / (vh + eps), "divide by √v̂ (the root mean square), not by v̂."),
+            (p - lr * g / (np.sqrt(vh) + eps), "step with m̂, the averaged gradient, not with g."),
+        ], nonfinite="at t = 1 your correction divides by zero: 1 − β^(t−1) = 0. t counts "
+             "steps from 1 and the correction is 1 − βᵗ.")
+    _passed(adam_step, f"parameter, m and v match minigan.optim.Adam on {len(cases)} cases "
+            "(first step, later steps, large eps).")
+
+
+@_quiet
+def check_accuracy(accuracy, seed=6):
+    """Exercise 2.3: ``accuracy(logits, labels) -> float`` in [0, 1]: the fraction of rows
+    whose largest logit is at the true label."""
+    rng = np.random.default_rng(seed)
+    cases = [("N = C", 10, 10), ("batch 1", 1, 10), ("odd sizes", 13, 4), ("larger", 50, 3)]
+    for case, N, C in cases:
+        logits = rng.standard_normal((N, C)) * 3
+        labels = rng.integers(0, C, N)
+        pred = logits.argmax(1)
+        # make the answer interesting: about half right
+        flip = rng.random(N) < 0.5
+        labels = np.where(flip, pred, labels)
+        if case == "batch 1":
+            labels = pred.copy()
+        ref = float((pred == labels).mean())
+        out = _call(accuracy, {"logits": logits, "labels": labels}, case,
+                    readonly=("logits", "labels"),
+                    error_hint="logits are (N, C) and labels (N,): take the argmax over axis 1, "
+                    "the classes, to get one prediction per row.")
+        (acc,) = _unpack(accuracy, out, ("accuracy",), case)
+        mistakes = [
+            (100 * ref, "return a fraction in [0, 1], not a percentage."),
+            (ref * N, "that is the number of correct predictions: divide by the number of "
+             "examples."),
+            (1 - ref, "that is the error rate, 1 − accuracy."),
+            ((pred == labels).astype(float), "return one number, the mean over the batch, not "
+             "one entry per example."),
+        ]
+        if N == C:
+            mistakes.append((float((logits.argmax(0) == labels).mean()),
+                             "argmax over the classes, axis 1 (one prediction per row), not "
+                             "axis 0."))
+        _compare(accuracy, "the accuracy", acc, ref, case, mistakes=mistakes,
+                 shape_hints={(N,): "return one number, the mean over the batch."})
+    _passed(accuracy, f"matches the fraction of correct argmax predictions on {len(cases)} cases.")
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 3: a first GAN
+# --------------------------------------------------------------------------------------
+
+@_quiet
+def check_discriminator_loss_and_grad(discriminator_loss_and_grad, seed=7):
+    """Exercise 3.1: ``discriminator_loss_and_grad(d_real_logits, d_fake_logits) ->
+    (loss, d_real_grad, d_fake_grad)``:
+
+        loss = BCE(real logits, 1) + BCE(fake logits, 0)     (each a mean over its batch)
+             = mean(softplus(−r)) + mean(softplus(f))
+    """
+    from .nn.losses import bce_with_logits
+    rng = np.random.default_rng(seed)
+    cases = [("batch 1", rng.standard_normal((1, 1)), rng.standard_normal((1, 1))),
+             ("odd sizes", rng.standard_normal((5, 1)) * 2, rng.standard_normal((5, 1)) * 2),
+             ("different batch sizes", rng.standard_normal((6, 1)) * 2,
+              rng.standard_normal((3, 1)) * 2),
+             ("logits of \u00b11000", np.array([[1000.0], [-1000.0], [3.0]]),
+              np.array([[-1000.0], [1000.0], [-2.0]]))]
+    for case, r, f in cases:
+        lr_, gr = bce_with_logits(r, np.ones_like(r))
+        lf_, gf = bce_with_logits(f, np.zeros_like(f))
+        loss_ref = lr_ + lf_
+        nr, nf = r.size, f.size
+        sr, sf = _sigmoid(r), _sigmoid(f)
+        out = _call(discriminator_loss_and_grad, {"d_real_logits": r, "d_fake_logits": f},
+                    case, readonly=("d_real_logits", "d_fake_logits"))
+        loss, dr, df = _unpack(discriminator_loss_and_grad, out,
+                               ("loss", "d_real_grad", "d_fake_grad"), case)
+        swapped = _softplus(r).mean() + _softplus(-f).mean()
+        both = np.concatenate([_softplus(-r).ravel(), _softplus(f).ravel()]).mean()
+        _compare(discriminator_loss_and_grad, "the loss", loss, loss_ref, case, mistakes=[
+            (-loss_ref, "D minimises the cross-entropy, which is −V(D, G): the loss is "
+             "−log D(x) − log(1 − D(G(z))), positive."),
+            (swapped, "the labels are swapped: real samples have label 1 (loss −log σ(r)), "
+             "fakes label 0 (loss −log(1 − σ(f)))."),
+            (both, "average each batch separately and add: BCE(real, 1) + BCE(fake, 0), not "
+             "one mean over both batches."),
+            (_softplus(-r).sum() + _softplus(f).sum(), "the loss is the mean over each batch, "
+             "not the sum."),
+        ], nonfinite=NONFINITE_LOGITS, shape_hints={r.shape: "the loss is one number."})
+        _compare(discriminator_loss_and_grad, "d_real_grad", dr, gr, case, mistakes=[
+            ((sr - 1), f"the mean over the real batch carries 1/N: (σ(r) − 1)/N, N = {nr}."),
+            ((1 - sr) / nr, "wrong sign: ∂(−log σ(r))/∂r = σ(r) − 1, negative: D raises real "
+             "logits."),
+            (sr / nr, "real samples have label 1: the gradient is (σ(r) − 1)/N."),
+            ((sr - 1) / (nr + nf), "average each batch separately: (σ(r) − 1)/N_real."),
+            (-1 / sr / nr, "that is the gradient with respect to D(x) = σ(r); through the "
+             "sigmoid it becomes (σ(r) − 1)/N."),
+        ], nonfinite=NONFINITE_LOGITS)
+        _compare(discriminator_loss_and_grad, "d_fake_grad", df, gf, case, mistakes=[
+            (sf, f"the mean over the fake batch carries 1/N: σ(f)/N, N = {nf}."),
+            (-sf / nf, "wrong sign: ∂(−log(1 − σ(f)))/∂f = σ(f), positive: D lowers fake "
+             "logits."),
+            ((sf - 1) / nf, "fake samples have label 0: the gradient is (σ(f) − 0)/N."),
+            (sf / (nr + nf), "average each batch separately: σ(f)/N_fake."),
+            (1 / (1 - sf) / nf, "that is the gradient with respect to D(G(z)) = σ(f); through "
+             "the sigmoid it becomes σ(f)/N."),
+        ], nonfinite=NONFINITE_LOGITS)
+    _passed(discriminator_loss_and_grad, f"loss and both gradients match BCE(real, 1) + "
+            f"BCE(fake, 0) on {len(cases)} cases (incl. logits of \u00b11000).")
+
+
+@_quiet
+def check_generator_loss_nonsaturating(generator_loss_nonsaturating, seed=8):
+    """Exercise 3.2: ``generator_loss_nonsaturating(d_fake_logits) -> (loss, grad)``:
+    loss = mean(−log D(G(z))) = mean(softplus(−f)), grad with respect to the logits f."""
+    from .nn.losses import bce_with_logits
+    rng = np.random.default_rng(seed)
+    cases = [("batch 1", rng.standard_normal((1, 1))),
+             ("odd sizes", rng.standard_normal((7, 1)) * 2),
+             ("D sure of itself", np.array([[-8.0], [-5.0], [-6.0], [-9.0]])),
+             ("logits of \u00b11000", np.array([[-1000.0], [1000.0], [0.3]]))]
+    for case, f in cases:
+        n = f.size
+        loss_ref, g_ref = bce_with_logits(f, np.ones_like(f))
+        s = _sigmoid(f)
+        out = _call(generator_loss_nonsaturating, {"d_fake_logits": f}, case,
+                    readonly=("d_fake_logits",))
+        loss, g = _unpack(generator_loss_nonsaturating, out, ("loss", "grad"), case)
+        sat = ("that is the saturating (minimax) loss, log(1 − D(G(z))), which G minimises "
+               "in the original game; its gradient vanishes when D rejects the fakes. The "
+               "non-saturating loss is −log D(G(z)).")
+        _compare(generator_loss_nonsaturating, "the loss", loss, loss_ref, case, mistakes=[
+            ((-_softplus(f)).mean(), sat),
+            (_softplus(f).mean(), "G wants D to say 'real': the loss is −log σ(f) = "
+             "softplus(−f), not −log(1 − σ(f))."),
+            (-loss_ref, "−log D(G(z)) is positive: mind the minus."),
+            (_softplus(-f).sum(), "the loss is the mean over the batch, not the sum."),
+        ], nonfinite=NONFINITE_LOGITS, shape_hints={f.shape: "the loss is one number, the mean over the batch."})
+        _compare(generator_loss_nonsaturating, "the gradient", g, g_ref, case, mistakes=[
+            (-s / n, sat),
+            (s / n, "G wants D to say 'real' (label 1): the gradient is (σ(f) − 1)/N."),
+            ((s - 1), f"the loss is a mean, so its gradient carries 1/N: (σ(f) − 1)/N, N = {n}."),
+            ((1 - s) / n, "wrong sign: raising f lowers −log σ(f), so the gradient "
+             "(σ(f) − 1)/N is negative."),
+            (-1 / s / n, "that is the gradient with respect to D(G(z)) = σ(f); through the "
+             "sigmoid it becomes (σ(f) − 1)/N."),
+        ], nonfinite=NONFINITE_LOGITS)
+    _passed(generator_loss_nonsaturating, f"loss and gradient match −mean log σ(f) on "
+            f"{len(cases)} cases (incl. a confident D and logits of \u00b11000).")
+
+
+@_quiet
+def check_modes_covered(modes_covered, seed=9):
+    """Exercise 3.3: ``modes_covered(samples, centers, std) -> int``, as
+    :func:`minigan.metrics.mode_metrics` counts them: each sample goes to its nearest
+    centre; it is of high quality when it lies strictly within 3 std of that centre; a
+    mode is covered when at least one high-quality sample goes to it.
+
+    samples: (n, 2), centers: (K, 2), std: a number.
+    """
+    from .metrics import mode_metrics
+    rng = np.random.default_rng(seed)
+    ring = 2 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], 1)
+    grid = np.array([[i, j] for i in range(-2, 3) for j in range(-2, 3)], float) * 2
+    std = 0.02
+
+    def around(centers, idx, s, scale=1.0):
+        return centers[idx] + rng.standard_normal((len(idx), 2)) * s * scale
+
+    cases = []
+    cases.append(("every mode", around(ring, rng.integers(0, 8, 2000), std), ring, std))
+    cases.append(("collapsed onto 3 modes", around(ring, rng.choice([0, 3, 5], 1500), std),
+                  ring, std))
+    # samples nearest every mode but far from all of them, plus two good modes
+    far = around(ring, rng.integers(0, 8, 1000), std) * 0.8
+    good = around(ring, rng.choice([1, 2], 1000), std)
+    cases.append(("many samples off the modes", np.concatenate([far, good]), ring, std))
+    # modes 0..3 sampled about 2 std from their centres (still high quality), 6 exactly
+    idx = rng.choice([0, 1, 2, 3], 400)
+    ang = rng.uniform(0, 2 * np.pi, 400)
+    ring2 = ring[idx] + 2.0 * std * np.stack([np.cos(ang), np.sin(ang)], 1)
+    cases.append(("samples 2 std from their modes",
+                  np.concatenate([ring2, around(ring, np.full(50, 6), std, 0.3)]), ring, std))
+    gstd = 0.05
+    idx = rng.choice(25, 2500)
+    idx = idx[idx % 3 != 0]
+    cases.append(("grid25, some modes missing", around(grid, idx, gstd), grid, gstd))
+    for case, x, c, s in cases:
+        expected = int(mode_metrics(x, c, s)["modes_covered"])
+        out = _call(modes_covered, {"samples": x, "centers": c, "std": s}, case,
+                    readonly=("samples", "centers"))
+        (got,) = _unpack(modes_covered, out, ("modes_covered",), case)
+        if got.shape != ():
+            raise ExerciseError(f"{_name(modes_covered)}: return one number, the count of "
+                                f"covered modes; got shape {got.shape} (case '{case}').")
+        got = float(got)
+        if got == expected:
+            continue
+        d = np.linalg.norm(x[:, None, :] - c[None, :, :], axis=-1)
+        nearest, dmin = d.argmin(1), d.min(1)
+        hint = None
+        if got == len(np.unique(nearest)):
+            hint = ("you counted every mode that is the nearest centre of some sample; only "
+                    "high-quality samples, within 3 std of their centre, count.")
+        elif got == len(np.unique(nearest[dmin < 3])):
+            hint = "measure distances in units of std: a sample counts if ||x − μ|| < 3·std."
+        elif got == len(np.unique(nearest[dmin < s])):
+            hint = "high quality means within 3 std of the centre, not within 1 std."
+        elif got == float((dmin < 3 * s).sum()) or got == float((dmin < 3 * s).mean()):
+            hint = ("that is the number (or share) of high-quality samples; count the modes "
+                    "they fall to.")
+        elif got == len(c) - expected:
+            hint = "that is the number of modes missed."
+        elif 0 < got <= 1 and abs(got * len(c) - expected) < 1e-9:
+            hint = "return the number of modes covered, not a fraction."
+        raise ExerciseError(f"{_name(modes_covered)}: got {got:g} modes covered on the case "
+                            f"'{case}', expected {expected}." + (f"\nHint: {hint}" if hint else ""))
+    _passed(modes_covered, f"agrees with minigan.metrics.mode_metrics on {len(cases)} cases "
+            "(all modes, collapse, off-mode samples, samples 2 std out, grid25).")

@@ -1,0 +1,131 @@
+#!/usr/bin/env python
+"""Write the exercise (student) version of the course notebooks.
+
+    python scripts/make_student_notebooks.py notebooks/ exercises/
+
+Every notebook of SRC_DIR is copied to OUT_DIR with
+
+- each solution region, from a line containing ``### BEGIN SOLUTION`` to the line
+  containing ``### END SOLUTION`` (nbgrader's markers), replaced by one line
+  ``raise NotImplementedError("Exercise 1.1")`` at the indentation of the BEGIN line;
+- every output and execution count cleared;
+- a note at the top saying that this is the exercise version.
+
+The exercise id comes from the cell's tag ``exercise-1.1``, or else from the nearest
+markdown heading above the cell that names "Exercise 1.1". A notebook whose markers do
+not pair up, or whose exercise has no id, is an error (nothing is written for it).
+
+Since the exercises are functions, defining them still works in the student copy; the
+check cell that calls one raises ``NotImplementedError("Exercise 1.1")`` until the
+learner fills it in, and the rest of the chapter runs on minigan's own implementations.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+TAG = re.compile(r"^exercise-(\d+(?:\.\d+)*[a-z]?)$")
+HEADING = re.compile(r"^#+ .*?\bExercise (\d+(?:\.\d+)*[a-z]?)\b", re.M)
+
+NOTE = ("> **Exercise version.** Fill in every function that raises `NotImplementedError`, then run "
+        "the check cell below it: it says whether your answer is right, and if not, what looks "
+        "wrong. The rest of the chapter runs on minigan's own implementations, so you can go on "
+        "before finishing an exercise. Generated from `{src}` by `scripts/make_student_notebooks.py`.")
+
+
+class MarkerError(ValueError):
+    """Solution markers that do not pair up, or an exercise without an id."""
+
+
+def strip_solutions(source: str, exercise_id: str, where: str = "") -> tuple[str, int]:
+    """``source`` with each solution region replaced by a NotImplementedError; and the count."""
+    out, n, inside, indent = [], 0, False, ""
+    for lineno, line in enumerate(source.split("\n"), 1):
+        if BEGIN in line:
+            if inside:
+                raise MarkerError(f"{where} line {lineno}: '{BEGIN}' inside a solution region")
+            inside, n = True, n + 1
+            indent = line[:len(line) - len(line.lstrip())]
+            out.append(f'{indent}raise NotImplementedError("Exercise {exercise_id}")')
+        elif END in line:
+            if not inside:
+                raise MarkerError(f"{where} line {lineno}: '{END}' without '{BEGIN}'")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise MarkerError(f"{where}: '{BEGIN}' without '{END}'")
+    return "\n".join(out), n
+
+
+def exercise_id(cell, last_heading_id):
+    for tag in cell.get("metadata", {}).get("tags", []):
+        m = TAG.match(tag)
+        if m:
+            return m.group(1)
+    return last_heading_id
+
+
+def make_student_notebook(nb, src_name: str = "the solution notebook"):
+    """The student version of a notebook (a new object) and the list of exercise ids."""
+    nb = nbformat.from_dict(nb)   # a deep copy
+    ids, last_heading = [], None
+    for i, cell in enumerate(nb.cells):
+        src = cell.source
+        if cell.cell_type == "markdown":
+            found = HEADING.findall(src)
+            if found:
+                last_heading = found[-1]
+            if BEGIN in src or END in src:
+                raise MarkerError(f"{src_name}, cell {i}: solution markers in a markdown cell "
+                                  "(only code cells are supported)")
+            continue
+        if cell.cell_type != "code":
+            continue
+        if BEGIN in src or END in src:
+            eid = exercise_id(cell, last_heading)
+            if eid is None:
+                raise MarkerError(f"{src_name}, cell {i}: a solution region without an exercise "
+                                  "id; tag the cell 'exercise-N.M' or put it under a heading "
+                                  "'Exercise N.M'")
+            cell.source, n = strip_solutions(src, eid, f"{src_name}, cell {i}")
+            if eid not in ids:
+                ids.append(eid)
+        cell.outputs = []
+        cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    if ids:
+        nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
+                        nbformat.v4.new_markdown_cell(NOTE.format(src=src_name)))
+    # nbformat >= 5.1 wants cell ids; the inserted cell gets a fresh one
+    return nb, ids
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("src_dir", type=Path, help="folder of solution notebooks (e.g. notebooks/)")
+    parser.add_argument("out_dir", type=Path, help="folder to write the exercise notebooks to")
+    args = parser.parse_args(argv)
+    paths = sorted(args.src_dir.glob("*.ipynb"))
+    if not paths:
+        parser.error(f"no notebooks in {args.src_dir}")
+    if args.out_dir.resolve() == args.src_dir.resolve():
+        parser.error("OUT_DIR must differ from SRC_DIR: the solutions would be overwritten")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        student, ids = make_student_notebook(nb, path.name)
+        nbformat.validate(student)
+        nbformat.write(student, args.out_dir / path.name)
+        print(f"{path.name}: {len(ids)} exercise(s){': ' + ', '.join(ids) if ids else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

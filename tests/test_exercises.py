@@ -1,0 +1,367 @@
+"""The exercise checks accept correct answers and reject plausible wrong ones, with the right hint.
+
+Each wrong answer below is a mistake learners make; the test asserts both that the check
+raises ExerciseError (an AssertionError) and that its message names the mistake.
+"""
+import numpy as np
+import pytest
+
+from minigan import exercises as ex
+from minigan.exercises import ExerciseError
+
+
+def softplus(z):
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def sigmoid(z):
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+# --- correct answers ---------------------------------------------------------------------
+
+def linear_backward(dy, x, W):
+    return dy @ W, dy.T @ x, dy.sum(axis=0)
+
+
+def tanh_backward(dy, x):
+    return dy * (1 - np.tanh(x) ** 2)
+
+
+def sigmoid_backward(dy, x):
+    s = sigmoid(x)
+    return dy * s * (1 - s)
+
+
+def bce_with_logits_grad(z, t):
+    return float(np.mean(softplus(z) - z * t)), (sigmoid(z) - t) / z.size
+
+
+def sgd_momentum_step(param, grad, velocity, lr, momentum):
+    velocity = momentum * velocity + grad
+    return param - lr * velocity, velocity
+
+
+def adam_step(param, grad, m, v, t, lr, beta1, beta2, eps):
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad ** 2
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def accuracy(logits, labels):
+    return float(np.mean(logits.argmax(axis=1) == labels))
+
+
+def discriminator_loss_and_grad(r, f):
+    loss = softplus(-r).mean() + softplus(f).mean()
+    return loss, (sigmoid(r) - 1) / r.size, sigmoid(f) / f.size
+
+
+def generator_loss_nonsaturating(f):
+    return softplus(-f).mean(), (sigmoid(f) - 1) / f.size
+
+
+def modes_covered(samples, centers, std):
+    d = np.linalg.norm(samples[:, None] - centers[None], axis=-1)
+    nearest = d.argmin(1)
+    good = d.min(1) < 3 * std
+    return len(np.unique(nearest[good]))
+
+
+CORRECT = [
+    (ex.check_linear_backward, linear_backward),
+    (ex.check_tanh_backward, tanh_backward),
+    (ex.check_sigmoid_backward, sigmoid_backward),
+    (ex.check_bce_with_logits_grad, bce_with_logits_grad),
+    (ex.check_sgd_momentum_step, sgd_momentum_step),
+    (ex.check_adam_step, adam_step),
+    (ex.check_accuracy, accuracy),
+    (ex.check_discriminator_loss_and_grad, discriminator_loss_and_grad),
+    (ex.check_generator_loss_nonsaturating, generator_loss_nonsaturating),
+    (ex.check_modes_covered, modes_covered),
+]
+
+
+@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
+def test_check_accepts_correct_answer(check, fn, capsys):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith("\u2713 " + fn.__name__ + " passed")
+    assert out.count("\n") == 1
+
+
+def test_every_check_is_covered():
+    assert {c.__name__ for c, _ in CORRECT} == {n for n in ex.__all__ if n.startswith("check_")}
+
+
+@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
+def test_not_implemented_propagates_unchanged(check, fn):
+    def stub(*args):
+        raise NotImplementedError("Exercise 9.9")
+    with pytest.raises(NotImplementedError, match="Exercise 9.9") as info:
+        check(stub)
+    assert not isinstance(info.value, ExerciseError)
+
+
+def test_exercise_error_is_an_assertion_error():
+    assert issubclass(ExerciseError, AssertionError)
+
+
+# --- wrong answers, with the hint each must produce ----------------------------------------
+
+WRONG = {
+    # chapter 1 ------------------------------------------------------------------------
+    "linear: dW not transposed": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, x.T @ dy, dy.sum(0)),
+        r"dW .*transpose"),
+    "linear: db mean instead of sum": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, dy.T @ x, dy.mean(0)),
+        r"db .*mean instead of sum"),
+    "linear: db first row only": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, dy.T @ x, dy[0]),
+        r"db .*sum over the batch"),
+    "linear: db wrong axis": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, dy.T @ x, dy.sum(1)),
+        r"db .*(wrong axis|axis 0)"),
+    "linear: db keepdims": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, dy.T @ x, dy.sum(0, keepdims=True)),
+        r"db .*keepdims"),
+    "linear: dW divided by N": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, dy.T @ x / len(x), dy.sum(0)),
+        r"dW .*divided by the batch size"),
+    "linear: dW first example only": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, np.outer(dy[0], x[0]), dy.sum(0)),
+        r"dW .*sum over the batch"),
+    "linear: dx with W transposed": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W.T, dy.T @ x, dy.sum(0)),
+        r"dx .*(transpose|shape)"),
+    "linear: dx wrong sign": (
+        ex.check_linear_backward, lambda dy, x, W: (-(dy @ W), dy.T @ x, dy.sum(0)),
+        r"dx .*wrong sign"),
+    "linear: db wrong sign": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, dy.T @ x, -dy.sum(0)),
+        r"db .*wrong sign"),
+    "linear: returns two things": (
+        ex.check_linear_backward, lambda dy, x, W: (dy @ W, dy.T @ x),
+        r"should return a tuple \(dx, dW, db\)"),
+    "linear: writes into dy": (
+        ex.check_linear_backward, lambda dy, x, W: (dy.__imul__(1.5) @ W / 1.5,
+                                                    dy.T @ x / 1.5, dy.sum(0) / 1.5),
+        r"changed its argument `dy` in place"),
+    "tanh: 1 - x^2": (
+        ex.check_tanh_backward, lambda dy, x: dy * (1 - x ** 2), r"output y = tanh\(x\)"),
+    "tanh: dy forgotten": (
+        ex.check_tanh_backward, lambda dy, x: 1 - np.tanh(x) ** 2, r"chain rule"),
+    "tanh: not squared": (
+        ex.check_tanh_backward, lambda dy, x: dy * (1 - np.tanh(x)), r"squared"),
+    "tanh: wrong sign": (
+        ex.check_tanh_backward, lambda dy, x: -dy * (1 - np.tanh(x) ** 2), r"wrong sign"),
+    "tanh: hand-made tanh overflows": (
+        ex.check_tanh_backward,
+        lambda dy, x: dy * (1 - ((np.exp(2 * x) - 1) / (np.exp(2 * x) + 1)) ** 2),
+        r"contains nan.*overflows"),
+    "tanh: ReLU-style write into dy": (
+        ex.check_tanh_backward,
+        lambda dy, x: (dy.__imul__(1 - np.tanh(x) ** 2)), r"changed its argument `dy`"),
+    "sigmoid: x(1-x)": (
+        ex.check_sigmoid_backward, lambda dy, x: dy * x * (1 - x), r"output y = σ\(x\)"),
+    "sigmoid: missing factor": (
+        ex.check_sigmoid_backward, lambda dy, x: dy * sigmoid(x), r"\(1 − σ\(x\)\) is missing"),
+    "sigmoid: naive formula overflows": (
+        ex.check_sigmoid_backward,
+        lambda dy, x: dy * np.exp(-x) / (1 + np.exp(-x)) ** 2, r"overflow.*nan|nan.*overflow"),
+    "bce: naive log overflows": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(np.mean(-t * np.log(1 / (1 + np.exp(-z)))
+                                    - (1 - t) * np.log(1 - 1 / (1 + np.exp(-z))))),
+                      (1 / (1 + np.exp(-z)) - t) / z.size),
+        r"±1000.*overflow"),
+    "bce: sum instead of mean (loss)": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(np.sum(softplus(z) - z * t)), (sigmoid(z) - t) / z.size),
+        r"the loss .*mean over the batch, not the sum"),
+    "bce: gradient without 1/N": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(np.mean(softplus(z) - z * t)), sigmoid(z) - t), r"dz .*1/N"),
+    "bce: gradient wrong sign": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(np.mean(softplus(z) - z * t)), (t - sigmoid(z)) / z.size),
+        r"dz .*wrong sign"),
+    "bce: gradient w.r.t. probability": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(np.mean(softplus(z) - z * t)),
+                      (-t / sigmoid(z) + (1 - t) / (1 - sigmoid(z))) / z.size),
+        r"with respect to the probability"),
+    "bce: loss has per-example shape": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (softplus(z) - z * t, (sigmoid(z) - t) / z.size), r"one number"),
+    # chapter 2 ------------------------------------------------------------------------
+    "sgd: CS231n convention": (
+        ex.check_sgd_momentum_step,
+        lambda p, g, v, lr, mu: (p + (mu * v - lr * g), mu * v - lr * g), r"CS231n"),
+    "sgd: dampened momentum": (
+        ex.check_sgd_momentum_step,
+        lambda p, g, v, lr, mu: (p - lr * (mu * v + (1 - mu) * g), mu * v + (1 - mu) * g),
+        r"dampening"),
+    "sgd: steps with the old velocity": (
+        ex.check_sgd_momentum_step,
+        lambda p, g, v, lr, mu: (p - lr * v, mu * v + g), r"update the velocity first"),
+    "sgd: steps with the gradient": (
+        ex.check_sgd_momentum_step,
+        lambda p, g, v, lr, mu: (p - lr * g, mu * v + g), r"not the raw gradient"),
+    "sgd: wrong sign": (
+        ex.check_sgd_momentum_step,
+        lambda p, g, v, lr, mu: (p + lr * (mu * v + g), mu * v + g), r"wrong sign"),
+    "adam: no bias correction": (
+        ex.check_adam_step,
+        lambda p, g, m, v, t, lr, b1, b2, eps: (
+            p - lr * (b1 * m + (1 - b1) * g) / (np.sqrt(b2 * v + (1 - b2) * g * g) + eps),
+            b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g),
+        r"without bias correction"),
+    "adam: t from 0": (
+        ex.check_adam_step,
+        lambda p, g, m, v, t, lr, b1, b2, eps: adam_step(p, g, m, v, t - 1, lr, b1, b2, eps),
+        r"(divides by zero|counts steps from 1)"),
+    "adam: eps inside the sqrt": (
+        ex.check_adam_step,
+        lambda p, g, m, v, t, lr, b1, b2, eps: (lambda m2, v2: (
+            p - lr * (m2 / (1 - b1 ** t)) / np.sqrt(v2 / (1 - b2 ** t) + eps), m2, v2))(
+            b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g),
+        r"ε goes outside the square root"),
+    "adam: v of g instead of g^2": (
+        ex.check_adam_step,
+        lambda p, g, m, v, t, lr, b1, b2, eps: (p, b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g),
+        r"squared gradient"),
+    "adam: returns corrected m": (
+        ex.check_adam_step,
+        lambda p, g, m, v, t, lr, b1, b2, eps: (lambda r: (r[0], r[1] / (1 - b1 ** t), r[2]))(
+            adam_step(p, g, m, v, t, lr, b1, b2, eps)),
+        r"raw moment m"),
+    "adam: wrong sign": (
+        ex.check_adam_step,
+        lambda p, g, m, v, t, lr, b1, b2, eps: (lambda r: (2 * p - r[0], r[1], r[2]))(
+            adam_step(p, g, m, v, t, lr, b1, b2, eps)),
+        r"wrong sign"),
+    "accuracy: percentage": (
+        ex.check_accuracy, lambda lo, la: 100 * accuracy(lo, la), r"percentage"),
+    "accuracy: count": (
+        ex.check_accuracy, lambda lo, la: float(np.sum(lo.argmax(1) == la)), r"divide by the number"),
+    "accuracy: argmax over axis 0": (
+        ex.check_accuracy, lambda lo, la: float(np.mean(lo.argmax(0) == la)),
+        r"(axis 1|axis 0)"),
+    "accuracy: per-example": (
+        ex.check_accuracy, lambda lo, la: (lo.argmax(1) == la).astype(float), r"one number"),
+    "accuracy: error rate": (
+        ex.check_accuracy, lambda lo, la: 1 - accuracy(lo, la), r"error rate"),
+    # chapter 3 ------------------------------------------------------------------------
+    "D: labels swapped": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (softplus(r).mean() + softplus(-f).mean(), sigmoid(r) / r.size,
+                      (sigmoid(f) - 1) / f.size),
+        r"labels are swapped"),
+    "D: one mean over both batches": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (np.concatenate([softplus(-r), softplus(f)]).mean(),
+                      (sigmoid(r) - 1) / (r.size + f.size), sigmoid(f) / (r.size + f.size)),
+        r"average each batch separately"),
+    "D: value function instead of loss": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (-(softplus(-r).mean() + softplus(f).mean()), (1 - sigmoid(r)) / r.size,
+                      -sigmoid(f) / f.size),
+        r"−V\(D, G\)"),
+    "D: naive logs overflow": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (-np.log(1 / (1 + np.exp(-r))).mean() - np.log(1 - 1 / (1 + np.exp(-f))).mean(),
+                      (sigmoid(r) - 1) / r.size, sigmoid(f) / f.size),
+        r"±1000"),
+    "D: gradient without 1/N": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (softplus(-r).mean() + softplus(f).mean(), sigmoid(r) - 1, sigmoid(f)),
+        r"d_real_grad .*1/N"),
+    "D: fake gradient wrong sign": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (softplus(-r).mean() + softplus(f).mean(), (sigmoid(r) - 1) / r.size,
+                      -sigmoid(f) / f.size),
+        r"d_fake_grad .*wrong sign"),
+    "G: saturating loss": (
+        ex.check_generator_loss_nonsaturating,
+        lambda f: (-softplus(f).mean(), -sigmoid(f) / f.size), r"saturating \(minimax\)"),
+    "G: naive log overflows": (
+        ex.check_generator_loss_nonsaturating,
+        lambda f: (-np.log(1 / (1 + np.exp(-f))).mean(), (sigmoid(f) - 1) / f.size), r"±1000"),
+    "G: gradient wrong sign": (
+        ex.check_generator_loss_nonsaturating,
+        lambda f: (softplus(-f).mean(), (1 - sigmoid(f)) / f.size), r"wrong sign"),
+    "G: label 0": (
+        ex.check_generator_loss_nonsaturating,
+        lambda f: (softplus(f).mean(), sigmoid(f) / f.size), r"G wants D to say 'real'"),
+    "G: sum instead of mean": (
+        ex.check_generator_loss_nonsaturating,
+        lambda f: (softplus(-f).sum(), sigmoid(f) - 1), r"mean over the batch, not the sum"),
+    "modes: no quality threshold": (
+        ex.check_modes_covered,
+        lambda x, c, s: len(np.unique(np.linalg.norm(x[:, None] - c[None], axis=-1).argmin(1))),
+        r"only high-quality samples"),
+    "modes: threshold not in std units": (
+        ex.check_modes_covered,
+        lambda x, c, s: (lambda d: len(np.unique(d.argmin(1)[d.min(1) < 3])))(
+            np.linalg.norm(x[:, None] - c[None], axis=-1)),
+        r"units of std|only high-quality"),
+    "modes: within 1 std": (
+        ex.check_modes_covered,
+        lambda x, c, s: (lambda d: len(np.unique(d.argmin(1)[d.min(1) < s])))(
+            np.linalg.norm(x[:, None] - c[None], axis=-1)),
+        r"within 3 std of the centre, not within 1"),
+    "modes: counts samples": (
+        ex.check_modes_covered,
+        lambda x, c, s: int((np.linalg.norm(x[:, None] - c[None], axis=-1).min(1) < 3 * s).sum()),
+        r"number \(or share\) of high-quality samples"),
+    "modes: fraction": (
+        ex.check_modes_covered, lambda x, c, s: modes_covered(x, c, s) / len(c),
+        r"not a fraction"),
+    "modes: modes missed": (
+        ex.check_modes_covered, lambda x, c, s: len(c) - modes_covered(x, c, s),
+        r"modes missed"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_check_rejects_wrong_answer_with_hint(name, capsys):
+    check, fn, hint = WRONG[name]
+    with pytest.raises(ExerciseError) as info:
+        check(fn)
+    msg = str(info.value)
+    assert "passed" not in capsys.readouterr().out
+    import re
+    assert re.search(hint, msg, flags=re.S), f"hint {hint!r} not in message:\n{msg}"
+
+
+def test_message_names_output_and_relative_error():
+    with pytest.raises(ExerciseError, match=r"dW is wrong on the case '.*' \(relative error "
+                                            r"\d\.\de[-+]\d\d\)\.\nHint: "):
+        ex.check_linear_backward(lambda dy, x, W: (dy @ W, dy.T @ x / len(x), dy.sum(0)))
+
+
+def test_unknown_mistake_still_reports_relative_error():
+    with pytest.raises(ExerciseError, match=r"dx is wrong .*relative error") as info:
+        ex.check_linear_backward(lambda dy, x, W: (dy @ W + 0.1 * np.sin(x), dy.T @ x, dy.sum(0)))
+    assert "Hint" not in str(info.value)
+
+
+def test_other_exceptions_are_reported_with_the_case():
+    def broken(dy, x, W):
+        return dy.T @ W, dy.T @ x, dy.sum(0)       # shapes do not fit
+    with pytest.raises(ExerciseError, match=r"raised ValueError on the case 'batch 1' "
+                                            r"\(dy \(1, 5\), x \(1, 3\), W \(5, 3\)\)"):
+        ex.check_linear_backward(broken)
+
+
+def test_missing_return_is_named():
+    with pytest.raises(ExerciseError, match="forget a `return`"):
+        ex.check_tanh_backward(lambda dy, x: None)
+
+
+def test_float32_answers_pass():
+    """A learner working in float32 by accident is not a wrong answer... unless it is."""
+    ex.check_accuracy(lambda lo, la: np.float32(accuracy(lo, la)))
