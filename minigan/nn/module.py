@@ -77,26 +77,20 @@ class Module:
         backend in use (``backend_name="numpy"`` brings them back to the CPU). In place.
 
         The arrays are replaced: create optimisers after calling ``to``, not before."""
+        def convert(a):
+            if backend_name == "numpy":
+                a = backend.to_numpy(a)
+            elif backend_name is not None:
+                a = backend.xp.asarray(a)
+            return a if dtype is None else a.astype(dtype)
+
         for _, child in self.children():
             child.to(dtype, backend_name)
         for k in list(self.params):
-            p = self.params[k]
-            if backend_name == "numpy":
-                p = backend.to_numpy(p)
-            elif backend_name is not None:
-                p = backend.xp.asarray(p)
-            if dtype is not None:
-                p = p.astype(dtype)
-            self.params[k] = p
-            self.grads[k] = backend.get_array_module(p).zeros_like(p)
+            self.params[k] = convert(self.params[k])
+            self.grads[k] = backend.get_array_module(self.params[k]).zeros_like(self.params[k])
         for k, v in list(self._buffers().items()):
-            if backend_name == "numpy":
-                v = backend.to_numpy(v)
-            elif backend_name is not None:
-                v = backend.xp.asarray(v)
-            if dtype is not None:
-                v = v.astype(dtype)
-            setattr(self, k, v)
+            setattr(self, k, convert(v))
         return self
 
     def _buffers(self) -> dict:
