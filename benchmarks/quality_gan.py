@@ -2,9 +2,10 @@
 """How good is the first GAN? The numbers behind README's table, over several seeds.
 
     python benchmarks/quality_gan.py                    # ring8, grid25, digits; seeds 0-4
+    python benchmarks/quality_gan.py --model dcgan      # DCGAN on the digits
     python benchmarks/quality_gan.py --data ring8 --seeds 3 --steps 3000 --json out.json
 
-Each run is exactly ``minigan train gan --data DATA --steps STEPS --seed S`` (the same
+Each run is exactly ``minigan train MODEL --data DATA --steps STEPS --seed S`` (the same
 presets, batches and evaluation), so any row can be reproduced from the command line.
 Prints one line per run and a mean ± std summary per dataset.
 """
@@ -15,8 +16,8 @@ import time
 
 import numpy as np
 
-from minigan.cli import PRESETS
-from minigan.gans import GAN
+from minigan.cli import preset
+from minigan.gans import get_model_class
 from minigan.tasks import make_task
 from minigan.train import fit
 
@@ -28,10 +29,10 @@ KEYS = {
 }
 
 
-def run(data, seed, steps):
-    preset = PRESETS[data]
-    model = GAN(**preset["model"], seed=seed)
-    task = make_task(data, batch_size=preset["batch_size"], seed=seed)
+def run(model_name, data, seed, steps):
+    settings = preset(model_name, data)
+    model = get_model_class(model_name)(**settings["model"], seed=seed)
+    task = make_task(data, batch_size=settings["batch_size"], seed=seed)
     t0 = time.perf_counter()
     history = fit(model, task.batch, steps, None, evaluate=task.evaluate, progress=False)
     m = history["metrics"]
@@ -41,11 +42,14 @@ def run(data, seed, steps):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", nargs="+", default=["ring8", "grid25", "digits"], choices=list(KEYS))
+    p.add_argument("--model", default="gan", choices=["gan", "dcgan"])
+    p.add_argument("--data", nargs="+", choices=list(KEYS),
+                   help="default: ring8 grid25 digits for gan, digits for dcgan")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     p.add_argument("--steps", type=int, help="default: the CLI's default for each dataset")
     p.add_argument("--json", help="write all runs here")
     args = p.parse_args(argv)
+    args.data = args.data or (["digits"] if args.model == "dcgan" else ["ring8", "grid25", "digits"])
     results = {}
     if "digits" in args.data:
         from minigan.data import load_digits
@@ -57,17 +61,17 @@ def main(argv=None):
         print(f"digits judges on the real test split: FID feature CNN accuracy {acc_cnn:.3f}, "
               f"scikit-learn logistic regression accuracy {acc_sk:.3f}", flush=True)
     for data in args.data:
-        steps = args.steps or PRESETS[data]["steps"]
+        steps = args.steps or preset(args.model, data)["steps"]
         rows = []
         for seed in range(args.seeds):
-            m = run(data, seed, steps)
+            m = run(args.model, data, seed, steps)
             rows.append(m)
-            print(f"{data:7s} seed {seed} steps {steps}: "
+            print(f"{args.model} {data:7s} seed {seed} steps {steps}: "
                   + ", ".join(f"{k} {m[k]:.3f}" for k in KEYS[data]) + f", {m['seconds']:.0f} s",
                   flush=True)
         summary = {k: (float(np.mean([r[k] for r in rows])), float(np.std([r[k] for r in rows])))
                    for k in KEYS[data] + ["seconds"]}
-        print(f"{data:7s} mean ± std over {args.seeds} seeds: "
+        print(f"{args.model} {data:7s} mean ± std over {args.seeds} seeds: "
               + ", ".join(f"{k} {mu:.3f} ± {sd:.3f}" for k, (mu, sd) in summary.items()), flush=True)
         results[data] = {"steps": steps, "runs": rows, "summary": summary}
     if args.json:

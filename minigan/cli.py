@@ -16,17 +16,38 @@ import time
 from . import __version__
 from .train import CheckpointError, TrainingDiverged
 
-# Per dataset: the model settings that train well on it, the batch size and default steps.
-# Chosen by a small sweep (3 seeds each) of width, depth, latent size, learning rate and batch
-# size on ring8; benchmarks/quality_gan.py measures the result over 5 seeds.
+# Per model and dataset: the settings that train well, the batch size and the default steps.
+# The MLP GAN's toy settings come from a small sweep (3 seeds each) of width, depth, latent
+# size, learning rate and batch size on ring8; DCGAN's follow the paper (Adam 2e-4, β₁ 0.5)
+# at a width that trains in about half a minute on 2 cores. benchmarks/quality_gan.py
+# measures each over seeds.
+_TOY = dict(model=dict(data_shape=(2,), latent_dim=2, hidden=128, depth=3, g_output="linear",
+                       lr_g=1e-3, lr_d=1e-3), batch_size=512, steps=3000)
 PRESETS = {
-    "ring8": dict(model=dict(data_shape=(2,), latent_dim=2, hidden=128, depth=3, g_output="linear",
-                             lr_g=1e-3, lr_d=1e-3), batch_size=512, steps=3000),
-    "grid25": dict(model=dict(data_shape=(2,), latent_dim=2, hidden=128, depth=3, g_output="linear",
-                              lr_g=1e-3, lr_d=1e-3), batch_size=512, steps=3000),
-    "digits": dict(model=dict(data_shape=(1, 8, 8), latent_dim=32, hidden=256, depth=2,
-                              g_output="tanh", lr_g=5e-4, lr_d=5e-4), batch_size=64, steps=3000),
+    "gan": {
+        "ring8": _TOY,
+        "grid25": _TOY,
+        "digits": dict(model=dict(data_shape=(1, 8, 8), latent_dim=32, hidden=256, depth=2,
+                                  g_output="tanh", lr_g=5e-4, lr_d=5e-4), batch_size=64, steps=3000),
+    },
+    "dcgan": {
+        "digits": dict(model=dict(data_shape=(1, 8, 8), latent_dim=32, width=16),
+                       batch_size=64, steps=3000),
+    },
 }
+DATASETS = ["ring8", "grid25", "digits"]
+
+
+def preset(model: str, data: str) -> dict:
+    """The settings of ``model`` on ``data``; a clear error for an unknown pair."""
+    from .gans import get_model_class
+    get_model_class(model)                      # unknown model: lists the valid ones
+    if data not in DATASETS:
+        raise ValueError(f"unknown dataset {data!r}; valid datasets: {', '.join(DATASETS)}")
+    if data not in PRESETS[model]:
+        raise ValueError(f"model {model!r} has no settings for dataset {data!r}; "
+                         f"it trains on: {', '.join(PRESETS[model])}")
+    return PRESETS[model][data]
 
 
 def _parser():
@@ -44,7 +65,8 @@ def _parser():
                                    "DIR/history.json, DIR/losses.png and DIR/checkpoint.npz.")
     t.add_argument("model", nargs="?", help=f"model to train: {', '.join(sorted(MODELS))} "
                                             "(omit with --resume)")
-    t.add_argument("--data", help=f"embedded dataset: {', '.join(PRESETS)} (default ring8)")
+    t.add_argument("--data", help=f"embedded dataset: {', '.join(DATASETS)} (default ring8 for gan, "
+                                  "digits for dcgan)")
     t.add_argument("--steps", type=int, help="train until this many steps in total (default per dataset)")
     t.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     t.add_argument("--batch-size", type=int, help="batch size (default per dataset)")
@@ -82,24 +104,22 @@ def _train(args):
         run = meta.get("run", {})
         model, _ = load_model(args.resume)
         data, seed = run.get("data", "ring8"), run.get("seed", model.seed)
-        batch_size = run.get("batch_size", PRESETS[data]["batch_size"])
+        batch_size = run.get("batch_size", preset(model.name, data)["batch_size"])
         out = args.resume
         steps = args.steps or run.get("steps") or model.step
     else:
         if not args.model:
             raise ValueError("train: name a model (e.g. `minigan train gan --data ring8`) or give --resume DIR")
         cls = get_model_class(args.model)
-        data = args.data or "ring8"
-        if data not in PRESETS:
-            raise ValueError(f"unknown dataset {data!r}; valid datasets: {', '.join(PRESETS)}")
-        preset = PRESETS[data]
+        data = args.data or ("digits" if args.model == "dcgan" else "ring8")
+        settings = preset(args.model, data)
         seed = args.seed
-        batch_size = args.batch_size or preset["batch_size"]
-        steps = args.steps or preset["steps"]
+        batch_size = args.batch_size or settings["batch_size"]
+        steps = args.steps or settings["steps"]
         if steps <= 0 or batch_size <= 0:
             raise ValueError("--steps and --batch-size must be positive")
         out = args.out or os.path.join("runs", f"{args.model}-{data}")
-        model = cls(**preset["model"], seed=seed)
+        model = cls(**settings["model"], seed=seed)
     task = make_task(data, batch_size=batch_size, seed=seed)
     run_info = {"data": data, "seed": seed, "batch_size": batch_size, "steps": steps}
     os.makedirs(out, exist_ok=True)

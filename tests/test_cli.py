@@ -34,6 +34,18 @@ def test_resume_continues_exactly(tmp_path):
         assert np.array_equal(sa[k], sb[k]), k
 
 
+def test_dcgan_on_digits_and_resume(tmp_path):
+    out = tmp_path / "dcgan"
+    assert main(["train", "dcgan", "--steps", "6", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"fid", "fid_floor", "precision", "recall"} <= set(metrics) and metrics["step"] == 6
+    meta, _ = read_checkpoint(out)
+    assert meta["model"] == "dcgan" and meta["run"]["data"] == "digits"
+    assert main(["train", "--resume", str(out), "--steps", "8", "--quiet"]) == 0
+    assert read_checkpoint(out)[0]["step"] == 8
+    assert main(["sample", str(out), "--n", "9", "--out", str(tmp_path / "g.png")]) == 0
+
+
 def test_digits_and_sample(tmp_path):
     out = tmp_path / "digits"
     assert main(["train", "gan", "--data", "digits", "--steps", "20", "--out", str(out), "--quiet"]) == 0
@@ -45,7 +57,8 @@ def test_digits_and_sample(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "wgan-xyz", "--data", "ring8"], "unknown model 'wgan-xyz'; valid models: gan"),
+    (["train", "wgan-xyz", "--data", "ring8"], "unknown model 'wgan-xyz'; valid models: dcgan, gan"),
+    (["train", "dcgan", "--data", "ring8"], "model 'dcgan' has no settings for dataset 'ring8'; it trains on: digits"),
     (["train", "gan", "--data", "cifar"], "unknown dataset 'cifar'; valid datasets: ring8, grid25, digits"),
     (["train"], "name a model"),
     (["sample", "/nonexistent/run"], "no checkpoint at"),

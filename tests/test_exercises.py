@@ -365,3 +365,241 @@ def test_missing_return_is_named():
 def test_float32_answers_pass():
     """A learner working in float32 by accident is not a wrong answer... unless it is."""
     ex.check_accuracy(lambda lo, la: np.float32(accuracy(lo, la)))
+
+
+# --- chapter 4: convolutions by hand ---------------------------------------------------------
+# Appended as its own block: the parametrized tests above were built from the lists as they
+# stood; CORRECT is re-bound below so that test_every_check_is_covered (which reads it when
+# it runs) sees the chapter-4 checks too.
+
+from minigan.kernels import col2im, im2col  # noqa: E402
+
+
+def conv2d_backward(dy, x, W, stride, padding, *, bad=None):
+    """The right answer, or (bad=...) one plausible mistake."""
+    N, F, OH, OW = dy.shape
+    KH, KW = W.shape[2:]
+    cols = im2col(x, KH, KW, stride, padding)
+    dY = dy.reshape(F, -1) if bad == "dY layout" else dy.transpose(1, 0, 2, 3).reshape(F, -1)
+    Wm = W.reshape(F, -1)
+    dW = ((cols @ dY.T) if bad == "dW transpose" else dY @ cols.T).reshape(W.shape)
+    db = {"db per image": lambda: dy.sum(axis=(2, 3)), "db mean": lambda: dy.mean(axis=(0, 2, 3)),
+          "db axis 0": lambda: dy.sum(axis=0), "db wrong axes": lambda: dy.sum(axis=(1, 2, 3)),
+          }.get(bad, lambda: dY.sum(axis=1))()
+    dcols = (Wm @ dY) if bad == "dcols transpose" else Wm.T @ dY
+    if bad == "no crop":
+        Hp, Wp = x.shape[2] + 2 * padding, x.shape[3] + 2 * padding
+        dx = col2im(dcols, (N, x.shape[1], Hp, Wp), KH, KW, stride, 0,
+                    out_size=(OH, OW))
+    elif bad == "assign":
+        dx = ex._col2im_assign(dcols, x.shape, KH, KW, stride, padding)
+    else:
+        dx = col2im(dcols, x.shape, KH, KW, stride, padding)
+    if bad == "dx sign":
+        dx = -dx
+    if bad == "dW sign":
+        dW = -dW
+    return dx, dW, db
+
+
+def conv_transpose2d_forward(x, W, b, stride, padding, *, bad=None):
+    N, Ci, H, Wd = x.shape
+    _, Co, KH, KW = W.shape
+    if bad == "swap":
+        W = W.transpose(1, 0, 2, 3)
+        Ci, Co = Co, Ci
+    if bad == "flip":
+        W = W[:, :, ::-1, ::-1]
+    s = 1 if bad == "no stride" else stride
+    p = -padding if bad == "padding added" else padding
+    OH, OW = (H - 1) * s - 2 * p + KH, (Wd - 1) * s - 2 * p + KW
+    X = x.transpose(1, 0, 2, 3).reshape(Ci, -1)
+    cols = W.reshape(Ci, -1).T @ X
+    if bad == "bias in cols":
+        cols = cols + np.repeat(b, KH * KW)[:, None]
+    if bad == "padding added":    # computed on a canvas with the padding kept on
+        OHp, OWp = (H - 1) * s + KH, (Wd - 1) * s + KW
+        y = col2im(cols, (N, Co, OHp, OWp), KH, KW, s, 0)
+        y = np.pad(y, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    elif bad == "no crop":
+        OHp, OWp = (H - 1) * s + KH, (Wd - 1) * s + KW
+        y = col2im(cols, (N, Co, OHp, OWp), KH, KW, s, 0)
+    else:
+        y = col2im(cols, (N, Co, OH, OW), KH, KW, s, p)
+    if bad in ("no bias", "bias in cols"):
+        return y
+    if bad == "bias twice":
+        return y + 2 * b[None, :, None, None]
+    return y + b[None, :, None, None]
+
+
+def batchnorm_backward(dy, x, gamma, eps, *, bad=None):
+    ax = (1, 2, 3) if bad == "layer-norm axes" else (0,) if bad == "axis 0" else (0, 2, 3)
+    M = x.size // np.prod([x.shape[a] for a in range(4) if a not in ax])
+    mu = x.mean(ax, keepdims=True)
+    var = x.var(ax, keepdims=True, ddof=1 if bad == "unbiased" else 0)
+    sig = np.sqrt(var + (0 if bad == "no eps" else eps))
+    xh = (x - mu) / sig
+    g = 1.0 if bad == "no gamma" else gamma.reshape(1, -1, 1, 1) if ax != (0,) else \
+        gamma.reshape(1, -1, 1, 1)
+    if bad == "M = N":
+        M = x.shape[0]
+    Sdy, Sdyx = dy.sum(ax, keepdims=True), (dy * xh).sum(ax, keepdims=True)
+    if bad == "constants":
+        dx = g / sig * dy
+    elif bad == "mean only":
+        dx = g / sig * (dy - Sdy / M)
+    else:
+        dx = g / sig / M * (M * dy - Sdy - xh * Sdyx)
+    axp = (0, 2, 3)
+    dgamma = (dy * x).sum(axp) if bad == "dgamma of x" else \
+        dy.sum(axp) if bad == "dgamma = dbeta" else (dy * xh).sum(ax if ax == (0,) else axp)
+    dbeta = dy.sum(ax if ax == (0,) else axp)
+    return dx, dgamma, dbeta
+
+
+def _bad(fn, bad):
+    def wrong(*args):
+        return fn(*args, bad=bad)
+    wrong.__name__ = fn.__name__
+    return wrong
+
+
+CH4_CORRECT = [
+    (ex.check_conv2d_backward, conv2d_backward),
+    (ex.check_conv_transpose2d_forward, conv_transpose2d_forward),
+    (ex.check_batchnorm_backward, batchnorm_backward),
+]
+CORRECT = CORRECT + CH4_CORRECT
+
+
+@pytest.mark.parametrize("check, fn", CH4_CORRECT, ids=[f.__name__ for _, f in CH4_CORRECT])
+def test_ch4_check_accepts_correct_answer(check, fn, capsys):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith("\u2713 " + fn.__name__ + " passed")
+    assert out.count("\n") == 1
+
+
+@pytest.mark.parametrize("check, fn", CH4_CORRECT, ids=[f.__name__ for _, f in CH4_CORRECT])
+def test_ch4_not_implemented_propagates_unchanged(check, fn):
+    def stub(*args):
+        raise NotImplementedError("Exercise 4.9")
+    with pytest.raises(NotImplementedError, match="Exercise 4.9") as info:
+        check(stub)
+    assert not isinstance(info.value, ExerciseError)
+
+
+CH4_WRONG = {
+    "conv: dW missing transpose": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "dW transpose"), r"dW .*missing transpose"),
+    "conv: dcols missing transpose": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "dcols transpose"), r"transpose"),
+    "conv: dy flattened without moving F": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "dY layout"), r"move F to the front"),
+    "conv: db per image": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "db per image"), r"db .*sum over the batch"),
+    "conv: db over N only": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "db axis 0"), r"db .*OH and OW"),
+    "conv: db mean": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "db mean"), r"db .*mean instead of sum"),
+    "conv: db wrong axes": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "db wrong axes"), r"db .*wrong axes"),
+    "conv: padding not cropped": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "no crop"), r"dx .*PADDED image"),
+    "conv: x_pad[p:-p] at p = 0": (
+        ex.check_conv2d_backward,
+        lambda dy, x, W, s, p: (lambda r: (r[0][:, :, 0:0, 0:0] if p == 0 else r[0], r[1], r[2]))(
+            conv2d_backward(dy, x, W, s, p)),
+        r"p:-p\] is empty"),
+    "conv: col2im assigns": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "assign"), r"must add \(\+=\)"),
+    "conv: dx wrong sign": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "dx sign"), r"dx .*wrong sign"),
+    "conv: dW wrong sign": (
+        ex.check_conv2d_backward, _bad(conv2d_backward, "dW sign"), r"dW .*wrong sign"),
+    "convT: stride forgotten": (
+        ex.check_conv_transpose2d_forward, _bad(conv_transpose2d_forward, "no stride"),
+        r"stride is missing"),
+    "convT: weight axes swapped": (
+        ex.check_conv_transpose2d_forward, _bad(conv_transpose2d_forward, "swap"),
+        r"(weight axes are swapped|C_out channels|weight layout)"),
+    "convT: kernel flipped": (
+        ex.check_conv_transpose2d_forward, _bad(conv_transpose2d_forward, "flip"),
+        r"do not flip the kernel"),
+    "convT: no bias": (
+        ex.check_conv_transpose2d_forward, _bad(conv_transpose2d_forward, "no bias"),
+        r"bias is missing"),
+    "convT: bias twice": (
+        ex.check_conv_transpose2d_forward, _bad(conv_transpose2d_forward, "bias twice"),
+        r"bias is added twice"),
+    "convT: bias added to the columns": (
+        ex.check_conv_transpose2d_forward, _bad(conv_transpose2d_forward, "bias in cols"),
+        r"after col2im"),
+    "convT: padding not cropped": (
+        ex.check_conv_transpose2d_forward, _bad(conv_transpose2d_forward, "no crop"),
+        r"crop the padding"),
+    "convT: padding added": (
+        ex.check_conv_transpose2d_forward, _bad(conv_transpose2d_forward, "padding added"),
+        r"SMALLER"),
+    "convT: wrong sign": (
+        ex.check_conv_transpose2d_forward,
+        lambda x, W, b, s, p: -conv_transpose2d_forward(x, W, b, s, p), r"wrong sign"),
+    "bn: mean and var as constants": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "constants"),
+        r"dx .*treating them as constants"),
+    "bn: mean only": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "mean only"),
+        r"σ depends on x too"),
+    "bn: unbiased variance": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "unbiased"), r"BIASED variance"),
+    "bn: statistics over axis 0 only": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "axis 0"),
+        r"one μ and σ per CHANNEL|axes \(0, 2, 3\)"),
+    "bn: layer-norm axes": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "layer-norm axes"),
+        r"one μ and σ per CHANNEL"),
+    "bn: M = N": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "M = N"), r"not the batch size N"),
+    "bn: gamma missing": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "no gamma"), r"γ is missing"),
+    "bn: eps forgotten": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "no eps"), r"eps"),
+    "bn: dgamma from x": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "dgamma of x"),
+        r"dgamma .*NORMALISED"),
+    "bn: dgamma = dbeta": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "dgamma = dbeta"),
+        r"dgamma .*Σ dy is dβ"),
+    "bn: dx wrong sign": (
+        ex.check_batchnorm_backward,
+        lambda dy, x, g, e: (lambda r: (-r[0], r[1], r[2]))(batchnorm_backward(dy, x, g, e)),
+        r"dx .*wrong sign"),
+    "bn: writes into dy": (
+        ex.check_batchnorm_backward,
+        lambda dy, x, g, e: batchnorm_backward(dy.__isub__(dy.mean((0, 2, 3), keepdims=True)),
+                                               x, g, e),
+        r"changed its argument `dy` in place"),
+}
+
+
+@pytest.mark.parametrize("name", list(CH4_WRONG))
+def test_ch4_check_rejects_wrong_answer_with_hint(name, capsys):
+    import re
+    check, fn, hint = CH4_WRONG[name]
+    with pytest.raises(ExerciseError) as info:
+        check(fn)
+    msg = str(info.value)
+    assert "passed" not in capsys.readouterr().out
+    assert re.search(hint, msg, flags=re.S), f"hint {hint!r} not in message:\n{msg}"
+
+
+def test_ch4_all_ones_dy_would_hide_the_constant_statistics_mistake():
+    """Why the batch-norm check uses a random dy: with dy = 1 the true dx is exactly 0, and so
+    is the dx of the γ-less formula; only the random dy tells them apart (as the check does)."""
+    rng = np.random.default_rng(0)
+    x, gamma = rng.standard_normal((4, 3, 2, 2)), rng.uniform(0.5, 2, 3)
+    ones = np.ones_like(x)
+    dx_right = batchnorm_backward(ones, x, gamma, 1e-5)[0]
+    dx_no_gamma = batchnorm_backward(ones, x, gamma, 1e-5, bad="no gamma")[0]
+    assert np.abs(dx_right).max() < 1e-12 and np.abs(dx_no_gamma).max() < 1e-12

@@ -1,7 +1,8 @@
 """GAN model families, one file each. ``MODELS`` maps the CLI's names to classes."""
 from .gan import GAN
+from .dcgan import DCGAN
 
-MODELS = {"gan": GAN}
+MODELS = {"gan": GAN, "dcgan": DCGAN}
 
 
 def get_model_class(name: str):
@@ -11,4 +12,4 @@ def get_model_class(name: str):
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}") from None
 
 
-__all__ = ["GAN", "MODELS", "get_model_class"]
+__all__ = ["GAN", "DCGAN", "MODELS", "get_model_class"]

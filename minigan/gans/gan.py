@@ -100,11 +100,12 @@ class GAN:
         """z ~ N(0, I), shape (n, latent_dim), in the networks' dtype."""
         return rng.standard_normal((n, self.latent_dim)).astype(self.G.dtype)
 
-    def _flat(self, x):
-        if tuple(x.shape[1:]) != self.data_shape:
+    def prepare_batch(self, x):
+        """A real batch as D takes it: checked, flattened to (N, D), in D's dtype."""
+        if not hasattr(x, "shape") or tuple(x.shape[1:]) != self.data_shape:
             raise ValueError(f"GAN: expected a batch of shape (N, {', '.join(map(str, self.data_shape))}), "
-                             f"got {tuple(x.shape)}")
-        return x.reshape(x.shape[0], self.data_dim)
+                             f"got {tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__}")
+        return x.reshape(x.shape[0], self.data_dim).astype(self.D.dtype, copy=False)
 
     def d_loss_and_backward(self, real, z):
         """D's loss on one real batch and one noise batch; ADDS its gradients into D.grads.
@@ -150,7 +151,7 @@ class GAN:
             real_batches = [real_batches] * self.d_steps
         rng = step_rng(self.seed, self.step)
         for real in real_batches:                       # k steps on D
-            real = self._flat(real).astype(self.D.dtype, copy=False)
+            real = self.prepare_batch(real)
             self.opt_d.zero_grad()
             loss_d, d_real, d_fake = self.d_loss_and_backward(real, self.noise(real.shape[0], rng))
             self.opt_d.step()

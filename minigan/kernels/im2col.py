@@ -24,9 +24,10 @@ Why this layout, (C·KH·KW, N·OH·OW), rows = kernel taps, columns = output pi
 Three implementations, one dispatch (:func:`im2col`, :func:`col2im`):
 - ``im2col_reference`` / ``col2im_reference``: NumPy, one strided slice per kernel tap
   (KH·KW array operations), readable, and written with ``xp`` so that it runs on CuPy too;
-- ``im2col_numba`` / ``col2im_numba``: numba ``@njit(parallel=True, cache=True)`` loops
-  (``_im2col_numba.py``), used on the CPU when numba is installed and the array is not tiny
-  (``NUMBA_MIN_SIZE``), held to the reference by ``tests/test_kernels.py``;
+- ``im2col_numba`` / ``col2im_numba``: numba ``@njit(cache=True)`` loops (``_im2col_numba.py``),
+  used on the CPU when numba is installed and the array is not tiny (``NUMBA_MIN_SIZE``):
+  threaded (``parallel=True``) for large arrays (``NUMBA_PARALLEL_MIN_SIZE``), serial below,
+  held to the reference by ``tests/test_kernels.py``;
 - on CuPy arrays the reference (each tap is one strided GPU copy; no custom kernel needed).
 """
 from __future__ import annotations
@@ -150,26 +151,40 @@ def implementation(a) -> str:
     return "numba" if _numba_kernels() is not None else "numpy"
 
 
-# Below this many entries of cols, the dispatch takes the NumPy reference even where numba is
-# installed: waking the worker threads costs more than the copy (measured on 2 busy cores,
-# where a parallel call on a tiny array could wait milliseconds for its second thread).
-NUMBA_MIN_SIZE = 1 << 16
+# The dispatch: below NUMBA_MIN_SIZE entries of cols the NumPy reference (a few tens of
+# microseconds either way), then the serial numba kernel (measured 3-8x faster than the
+# reference up to ~10^4 entries), and from NUMBA_PARALLEL_MIN_SIZE on the parallel one. Waking
+# worker threads costs more than a mid-sized copy: on 2 busy cores a parallel call on a
+# 64x16x4x4 image waited ~10 ms for its second thread, 50x the copy itself, and made a small
+# DCGAN step 10x slower. (For a large im2col on ONE thread the reference can be up to 25%
+# faster than the numba kernel; on two free cores the parallel kernel is ~2x faster than both.)
+NUMBA_MIN_SIZE = 1 << 8
+NUMBA_PARALLEL_MIN_SIZE = 1 << 20
 
 
-def im2col_numba(x, KH, KW, stride=1, padding=0, dilation=1, out_size=None):
-    """:func:`im2col_reference` by the numba kernel (CPU, NumPy arrays; needs numba)."""
+def _parallel(parallel, size):
+    return size >= NUMBA_PARALLEL_MIN_SIZE if parallel is None else bool(parallel)
+
+
+def im2col_numba(x, KH, KW, stride=1, padding=0, dilation=1, out_size=None, parallel=None):
+    """:func:`im2col_reference` by the numba kernel (CPU, NumPy arrays; needs numba).
+    ``parallel``: use the threaded kernel (True), the serial one (False), or pick by size (None)."""
     kernels = _numba_kernels()
     if kernels is None:
         raise RuntimeError("im2col_numba needs numba: `pip install numba`")
     N, C, H, W = x.shape
     s, p, d, (OH, OW) = _geometry(x.shape, KH, KW, stride, padding, dilation, out_size)
     cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
-    kernels.im2col_kernel(np.ascontiguousarray(x), cols, *s, *p, *d)
+    parallel = _parallel(parallel, cols.size)
+    kernel = kernels.im2col_kernel if parallel else kernels.im2col_kernel_serial
+    kernel(np.ascontiguousarray(x), cols, *s, *p, *d)
     return cols.reshape(C * KH * KW, N * OH * OW)
 
 
-def col2im_numba(cols, x_shape, KH, KW, stride=1, padding=0, dilation=1, out_size=None):
-    """:func:`col2im_reference` by the numba kernel (CPU, NumPy arrays; needs numba)."""
+def col2im_numba(cols, x_shape, KH, KW, stride=1, padding=0, dilation=1, out_size=None,
+                 parallel=None):
+    """:func:`col2im_reference` by the numba kernel (CPU, NumPy arrays; needs numba).
+    ``parallel``: use the threaded kernel (True), the serial one (False), or pick by size (None)."""
     kernels = _numba_kernels()
     if kernels is None:
         raise RuntimeError("col2im_numba needs numba: `pip install numba`")
@@ -177,8 +192,9 @@ def col2im_numba(cols, x_shape, KH, KW, stride=1, padding=0, dilation=1, out_siz
     s, p, d, (OH, OW) = _geometry(x_shape, KH, KW, stride, padding, dilation, out_size)
     _check_cols(cols, (C * KH * KW, N * OH * OW))
     x = np.zeros((N, C, H, W), dtype=cols.dtype)
-    kernels.col2im_kernel(np.ascontiguousarray(cols).reshape(C, KH, KW, N, OH, OW), x,
-                          *s, *p, *d)
+    parallel = _parallel(parallel, cols.size)
+    kernel = kernels.col2im_kernel if parallel else kernels.col2im_kernel_serial
+    kernel(np.ascontiguousarray(cols).reshape(C, KH, KW, N, OH, OW), x, *s, *p, *d)
     return x
 
 
