@@ -10,13 +10,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Install, then train the first GAN on the embedded toy data and the embedded digits;
-# pictures and numbers land in runs/.
+# Install, then the main job: DCGAN on the embedded 8x8 digits, and the first GAN on the
+# embedded ring of Gaussians; pictures and numbers land in runs/.
 demo: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/minigan train dcgan --data digits --steps $(STEPS) --seed 0 --out runs/dcgan-digits
 	$(BIN)/minigan train gan --data ring8 --steps $(STEPS) --seed 0 --out runs/gan-ring8
-	$(BIN)/minigan train gan --data digits --steps $(STEPS) --seed 0 --out runs/gan-digits
-	@echo "results: runs/gan-ring8/{samples.png,metrics.json}, runs/gan-digits/{samples.png,metrics.json}"
+	@echo "results: runs/dcgan-digits/ and runs/gan-ring8/: samples.png, metrics.json, losses.png"
 
 # Install with the test extras, then run the whole suite, notebooks included (nbval).
 test: $(BIN)/python
