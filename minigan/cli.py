@@ -138,8 +138,11 @@ def _train(args):
         json.dump(metrics, f, indent=1)
     task.save_samples(model, os.path.join(out, "samples.png"))
     from .viz import plot_losses
-    fig = plot_losses({k: v for k, v in history.items() if k not in ("step", "metrics")},
-                      steps=history["step"])
+    names = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "mean D(x), real batch",
+             "d_fake": "mean D(G(z)), fake batch"}
+    curves = {names.get(k, k): v for k, v in history.items() if k not in ("step", "metrics")}
+    fig = plot_losses(curves, steps=history["step"], ylabel="value",
+                      title=f"{model.name} on {data}: losses and the discriminator's outputs")
     fig.savefig(os.path.join(out, "losses.png"), dpi=100)
     print(json.dumps(metrics, indent=1))
     return 0
