@@ -62,7 +62,8 @@ def _parser():
     from .gans import MODELS
     t = sub.add_parser("train", help="train a model; writes samples.png, metrics.json, checkpoint.npz",
                        description="Train MODEL on DATA. Writes DIR/samples.png, DIR/metrics.json, "
-                                   "DIR/history.json, DIR/losses.png and DIR/checkpoint.npz.")
+                                   "DIR/history.json, DIR/losses.png, DIR/checkpoint.npz and "
+                                   "snapshots DIR/samples/step-N.png.")
     t.add_argument("model", nargs="?", help=f"model to train: {', '.join(sorted(MODELS))} "
                                             "(omit with --resume)")
     t.add_argument("--data", help=f"embedded dataset: {', '.join(DATASETS)} (default ring8 for gan, "
@@ -72,6 +73,8 @@ def _parser():
     t.add_argument("--batch-size", type=int, help="batch size (default per dataset)")
     t.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    t.add_argument("--sample-every", type=int, metavar="N",
+                   help="also save DIR/samples/step-N.png every N steps (default: 5 pictures a run; 0: none)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="draw samples from a trained run",
@@ -129,8 +132,18 @@ def _train(args):
     print(f"minigan: training {model.name} on {data} for {steps} steps (seed {seed}) -> {out}",
           file=sys.stderr)
     t0 = time.perf_counter()
+    every = args.sample_every if args.sample_every is not None else max(1, steps // 5)
+    if every < 0:
+        raise ValueError("--sample-every must be >= 0")
+    snapshots = os.path.join(out, "samples")
+
+    def snapshot(m, step):
+        os.makedirs(snapshots, exist_ok=True)
+        task.save_samples(m, os.path.join(snapshots, f"step-{step:06d}.png"))
+
     history = fit(model, task.batch, steps, out, resume=bool(args.resume), evaluate=task.evaluate,
-                  progress=not args.quiet, checkpoint_meta={"run": run_info})
+                  progress=not args.quiet, checkpoint_meta={"run": run_info},
+                  on_sample=snapshot, sample_every=every)
     seconds = time.perf_counter() - t0
     metrics = history["metrics"]
     metrics["train_seconds"] = round(seconds, 2)

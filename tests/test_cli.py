@@ -17,6 +17,8 @@ def test_train_writes_samples_metrics_checkpoint(tmp_path, capsys):
     for name in ("samples.png", "metrics.json", "checkpoint.npz", "losses.png", "history.json"):
         assert (out / name).exists(), name
     assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    snapshots = sorted(p.name for p in (out / "samples").iterdir())
+    assert snapshots == [f"step-{k:06d}.png" for k in (8, 16, 24, 32, 40)]   # 5 a run
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) >= {"modes_covered", "n_modes", "high_quality", "reverse_kl", "step"}
     assert metrics["n_modes"] == 8 and metrics["step"] == 40
