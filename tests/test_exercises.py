@@ -440,8 +440,7 @@ def batchnorm_backward(dy, x, gamma, eps, *, bad=None):
     var = x.var(ax, keepdims=True, ddof=1 if bad == "unbiased" else 0)
     sig = np.sqrt(var + (0 if bad == "no eps" else eps))
     xh = (x - mu) / sig
-    g = 1.0 if bad == "no gamma" else gamma.reshape(1, -1, 1, 1) if ax != (0,) else \
-        gamma.reshape(1, -1, 1, 1)
+    g = 1.0 if bad == "no gamma" else gamma.reshape(1, -1, 1, 1)
     if bad == "M = N":
         M = x.shape[0]
     Sdy, Sdyx = dy.sum(ax, keepdims=True), (dy * xh).sum(ax, keepdims=True)
@@ -451,10 +450,10 @@ def batchnorm_backward(dy, x, gamma, eps, *, bad=None):
         dx = g / sig * (dy - Sdy / M)
     else:
         dx = g / sig / M * (M * dy - Sdy - xh * Sdyx)
-    axp = (0, 2, 3)
-    dgamma = (dy * x).sum(axp) if bad == "dgamma of x" else \
-        dy.sum(axp) if bad == "dgamma = dbeta" else (dy * xh).sum(ax if ax == (0,) else axp)
-    dbeta = dy.sum(ax if ax == (0,) else axp)
+    axp = ax if bad == "axis 0" else (0, 2, 3)      # the parameters' sums (wrong only for "axis 0")
+    dgamma = {"dgamma of x": lambda: (dy * x).sum(axp), "dgamma = dbeta": lambda: dy.sum(axp),
+              }.get(bad, lambda: (dy * xh).sum(axp))()
+    dbeta = dy.sum(axp)
     return dx, dgamma, dbeta
 
 
