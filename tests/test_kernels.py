@@ -138,6 +138,7 @@ def test_errors():
 
 def test_dispatch(monkeypatch):
     """numba for arrays worth the threads, the reference for tiny ones and on request."""
+    monkeypatch.delenv("MINIGAN_KERNELS", raising=False)     # the test sets it itself
     small, large = np.zeros((1, 1, 3, 3)), np.zeros((4, 8, 32, 32), dtype=np.float32)
     assert implementation(small) == ("numba" if HAVE_NUMBA else "numpy")
     calls = []
@@ -158,6 +159,7 @@ def test_dispatch(monkeypatch):
 
 def test_fallback_without_numba_warns_once(monkeypatch):
     """With numba unimportable: one RuntimeWarning saying what to install, then the reference."""
+    monkeypatch.delenv("MINIGAN_KERNELS", raising=False)
     monkeypatch.setitem(sys.modules, "numba", None)                 # import numba -> ImportError
     monkeypatch.setitem(sys.modules, "minigan.kernels._im2col_numba", None)
     monkeypatch.delattr(sys.modules["minigan.kernels"], "_im2col_numba", raising=False)

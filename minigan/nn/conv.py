@@ -2,7 +2,7 @@
 
 Shape letters: N batch, C input channels, H×W input size, F output channels (filters),
 KH×KW kernel, OH×OW output size; s stride, p padding, d dilation (each a pair (h, w)).
-The derivations are in the convolutions chapter (``notebooks/*_convolutions.ipynb``);
+The derivations are in the convolutions chapter (``notebooks/04_convolutions.ipynb``);
 each docstring repeats the lines that matter.
 
 Conventions, said once: like torch.nn (and every deep-learning library), "convolution" is

@@ -13,6 +13,7 @@ import math
 
 from .. import backend
 from ..backend import get_array_module
+from ..kernels.activation import leaky_relu, leaky_relu_backward, tanh_backward
 from .module import Module
 
 
@@ -85,19 +86,12 @@ class LeakyReLU(Module):
 
     def forward(self, x):
         self._check_input(x)
-        xp = get_array_module(x)
-        a = x.dtype.type(self.negative_slope)
-        if 0 <= self.negative_slope <= 1:
-            return xp.maximum(x, a * x), x     # the same function, and 5x faster than where()
-        return xp.where(x > 0, x, a * x), x
+        return leaky_relu(x, self.negative_slope), x      # kernels.activation
 
     def backward(self, dy, cache):
         x = cache
-        # slope = 1 where x > 0, α elsewhere, built in place: α + (1 − α)·[x > 0]
-        slope = (x > 0).astype(dy.dtype)
-        slope *= dy.dtype.type(1 - self.negative_slope)
-        slope += dy.dtype.type(self.negative_slope)
-        return dy * slope
+        # dx = dy·slope, slope = 1 where x > 0, α elsewhere: one fused pass (kernels.activation)
+        return leaky_relu_backward(dy, x, self.negative_slope)
 
     def __repr__(self):
         return f"LeakyReLU({self.negative_slope})"
@@ -113,7 +107,7 @@ class Tanh(Module):
 
     def backward(self, dy, cache):
         y = cache
-        return dy * (1 - y * y)
+        return tanh_backward(dy, y)                       # dy·(1 − y²), one fused pass
 
 
 def sigmoid(x):
