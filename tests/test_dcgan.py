@@ -10,34 +10,16 @@ from minigan.gans.dcgan import DCGAN
 from minigan.gradcheck import check_scalar_function
 from minigan.kernels import col2im_numba, col2im_reference, im2col_numba, im2col_reference
 from minigan.metrics import digits_metrics
-from minigan.nn import (BatchNorm2d, Conv2d, ConvTranspose2d, LeakyReLU, Linear, ReLU, Tanh,
-                        bce_with_logits)
+from minigan.nn import BatchNorm2d, Conv2d, ConvTranspose2d, LeakyReLU, Linear, ReLU, Tanh
+
+from gan_losses import d_loss, g_loss, randomize_parameters
 
 
 def tiny_dcgan(loss="nonsaturating", seed=0):
     """8x8 images, 2 and 4 channels: a few hundred parameters, all random and non-zero."""
     gan = DCGAN(data_shape=(1, 8, 8), latent_dim=3, width=2, loss=loss, seed=seed,
                 dtype="float64")
-    rng = np.random.default_rng(seed + 100)
-    for net in (gan.G, gan.D):          # non-zero, non-symmetric values: zeros hide bugs
-        for _, p, _ in net.named_parameters():
-            p[...] = rng.uniform(-0.8, 0.8, p.shape)
-    return gan
-
-
-def _d_loss(gan, real, z):
-    fake, _ = gan.G.forward(z)
-    s_real, _ = gan.D.forward(real)
-    s_fake, _ = gan.D.forward(fake)
-    return (bce_with_logits(s_real, np.ones_like(s_real))[0]
-            + bce_with_logits(s_fake, np.zeros_like(s_fake))[0])
-
-
-def _g_loss(gan, z):
-    s, _ = gan.D.forward(gan.G.forward(z)[0])
-    if gan.loss == "nonsaturating":
-        return bce_with_logits(s, np.ones_like(s))[0]
-    return -bce_with_logits(s, np.zeros_like(s))[0]
+    return randomize_parameters(gan, seed)
 
 
 def _all_params(gan):
@@ -79,11 +61,11 @@ def test_discriminator_loss_gradient(batch):
     real, z = rng.uniform(-1, 1, (batch, 1, 8, 8)), rng.standard_normal((batch, 3))
     gan.D.zero_grad()
     loss, _, _ = gan.d_loss_and_backward(real, z)
-    assert loss == pytest.approx(_d_loss(gan, real, z), rel=1e-12)
+    assert loss == pytest.approx(d_loss(gan, real, z), rel=1e-12)
     params = {n: p for n, p, _ in gan.D.named_parameters()}
     grads = {n: g.copy() for n, _, g in gan.D.named_parameters()}
     assert len(params) == 7                     # 2 convs (bias only on the first), BN, linear
-    report = check_scalar_function(lambda: _d_loss(gan, real, z), params, grads)
+    report = check_scalar_function(lambda: d_loss(gan, real, z), params, grads)
     assert max(report.values()) < 1e-6, report
 
 
@@ -94,11 +76,11 @@ def test_generator_loss_gradient_through_the_discriminator(loss):
     z = np.random.default_rng(2).standard_normal((3, 3))
     gan.G.zero_grad()
     value = gan.g_loss_and_backward(z)
-    assert value == pytest.approx(_g_loss(gan, z), rel=1e-12)
+    assert value == pytest.approx(g_loss(gan, z), rel=1e-12)
     params = {n: p for n, p, _ in gan.G.named_parameters()}
     grads = {n: g.copy() for n, _, g in gan.G.named_parameters()}
     assert len(params) == 8                     # linear, BN, convT, BN, convT + bias
-    report = check_scalar_function(lambda: _g_loss(gan, z), params, grads)
+    report = check_scalar_function(lambda: g_loss(gan, z), params, grads)
     assert max(report.values()) < 1e-6, report
 
 

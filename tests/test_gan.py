@@ -8,32 +8,14 @@ from minigan.data import make_loader, ring8
 from minigan.gans.gan import GAN, step_rng
 from minigan.gradcheck import check_scalar_function
 from minigan.metrics import mode_metrics
-from minigan.nn import bce_with_logits
+
+from gan_losses import d_loss, g_loss, randomize_parameters
 
 
 def small_gan(loss="nonsaturating", g_output="linear", data_shape=(3,), seed=0):
     gan = GAN(data_shape=data_shape, latent_dim=2, hidden=5, depth=2, g_output=g_output,
               loss=loss, seed=seed, dtype="float64")
-    rng = np.random.default_rng(seed + 100)
-    for net in (gan.G, gan.D):          # non-zero, non-symmetric biases: zeros hide bugs
-        for _, p, _ in net.named_parameters():
-            p[...] = rng.uniform(-0.8, 0.8, p.shape)
-    return gan
-
-
-def _d_loss(gan, real, z):
-    fake, _ = gan.G.forward(z)
-    s_real, _ = gan.D.forward(real)
-    s_fake, _ = gan.D.forward(fake)
-    return (bce_with_logits(s_real, np.ones_like(s_real))[0]
-            + bce_with_logits(s_fake, np.zeros_like(s_fake))[0])
-
-
-def _g_loss(gan, z):
-    s, _ = gan.D.forward(gan.G.forward(z)[0])
-    if gan.loss == "nonsaturating":
-        return bce_with_logits(s, np.ones_like(s))[0]
-    return -bce_with_logits(s, np.zeros_like(s))[0]
+    return randomize_parameters(gan, seed)
 
 
 @pytest.mark.parametrize("g_output", ["linear", "tanh"])
@@ -44,10 +26,10 @@ def test_discriminator_loss_gradient(g_output, batch):
     real, z = rng.standard_normal((batch, 3)), rng.standard_normal((batch, 2))
     gan.D.zero_grad()
     loss, _, _ = gan.d_loss_and_backward(real, z)
-    assert loss == pytest.approx(_d_loss(gan, real, z), rel=1e-12)
+    assert loss == pytest.approx(d_loss(gan, real, z), rel=1e-12)
     params = {n: p for n, p, _ in gan.D.named_parameters()}
     grads = {n: g.copy() for n, _, g in gan.D.named_parameters()}
-    report = check_scalar_function(lambda: _d_loss(gan, real, z), params, grads)
+    report = check_scalar_function(lambda: d_loss(gan, real, z), params, grads)
     assert max(report.values()) < 1e-6, report
 
 
@@ -59,10 +41,10 @@ def test_generator_loss_gradient(loss, batch):
     z = np.random.default_rng(2).standard_normal((batch, 2))
     gan.G.zero_grad()
     value = gan.g_loss_and_backward(z)
-    assert value == pytest.approx(_g_loss(gan, z), rel=1e-12)
+    assert value == pytest.approx(g_loss(gan, z), rel=1e-12)
     params = {n: p for n, p, _ in gan.G.named_parameters()}
     grads = {n: g.copy() for n, _, g in gan.G.named_parameters()}
-    report = check_scalar_function(lambda: _g_loss(gan, z), params, grads)
+    report = check_scalar_function(lambda: g_loss(gan, z), params, grads)
     assert max(report.values()) < 1e-6, report
 
 
