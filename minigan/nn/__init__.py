@@ -1,13 +1,13 @@
 """minigan.nn: layers with hand-derived backward passes, containers and losses."""
 from .module import Module
-from .layers import Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, Sequential, sigmoid
+from .layers import Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, Dropout, Sequential, sigmoid
 from .conv import Conv2d, ConvTranspose2d
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pool import MaxPool2d, AvgPool2d, Upsample
 from .reshape import Flatten, Reshape
 from .losses import bce_with_logits, mse, softmax_cross_entropy, softmax, log_softmax
 
-__all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout", "Sequential",
+__all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Dropout", "Sequential",
            "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
            "MaxPool2d", "AvgPool2d", "Upsample", "Flatten", "Reshape",
            "sigmoid", "bce_with_logits", "mse", "softmax_cross_entropy", "softmax", "log_softmax"]

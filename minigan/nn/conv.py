@@ -22,6 +22,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..kernels import col2im, conv_output_size, im2col
 from ..kernels.im2col import _pair
+from .jvp import check_tangent
 from .module import Module
 
 
@@ -145,6 +146,33 @@ class Conv2d(_ConvBase):
         dcols = weight.reshape(F, -1).T @ dY                             # (C·KH·KW, N·OH·OW)
         return col2im(dcols, x_shape, *self.kernel_size, self.stride, self.padding,
                       self.dilation)
+
+    # Tangent passes for gradient penalties (minigan.nn.jvp). The conv is linear in x, so the
+    # tangent is the same conv of ẋ without the bias, and dW collects both streams.
+    def forward_jvp(self, x, x_dot):
+        """(x, ẋ) -> (y, ẏ, cache): ẏ = conv(ẋ; W), no bias.  x, ẋ: (N, C, H, W).
+        cols_dot = im2col(ẋ);  Ẏ = W_mat · cols_dot."""
+        check_tangent(self, x, x_dot)
+        y, (x_shape, cols) = self.forward(x)
+        N, F, OH, OW = y.shape
+        xp = get_array_module(x)
+        cols_dot = im2col(x_dot, *self.kernel_size, self.stride, self.padding, self.dilation)
+        y_dot = self.params["weight"].reshape(F, -1) @ cols_dot          # (F, N·OH·OW)
+        y_dot = xp.ascontiguousarray(y_dot.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
+        return y, y_dot, (x_shape, cols, cols_dot)
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """(dy, dẏ) -> (dx, dẋ): dW_mat += dY·colsᵀ + dẎ·cols_dotᵀ, db += Σ dy,
+        dx = col2im(W_matᵀ·dY), dẋ = col2im(W_matᵀ·dẎ)."""
+        x_shape, cols, cols_dot = cache
+        dx = self.backward(dy, (x_shape, cols))                          # the primal stream
+        N, F, OH, OW = dy_dot.shape
+        weight = self.params["weight"]
+        dY_dot = dy_dot.transpose(1, 0, 2, 3).reshape(F, N * OH * OW)    # (F, N·OH·OW)
+        self.grads["weight"] += (cols_dot @ dY_dot.T).T.reshape(weight.shape)
+        dx_dot = col2im(weight.reshape(F, -1).T @ dY_dot, x_shape, *self.kernel_size,
+                        self.stride, self.padding, self.dilation)
+        return dx, dx_dot
 
 
 class ConvTranspose2d(_ConvBase):

@@ -14,6 +14,7 @@ import math
 from .. import backend
 from ..backend import get_array_module
 from ..kernels.activation import leaky_relu, leaky_relu_backward, tanh_backward
+from .jvp import check_tangent
 from .module import Module
 
 
@@ -57,6 +58,21 @@ class Linear(Module):
             self.grads["bias"] += dy2.sum(axis=0)
         return dx
 
+    # Tangent passes for gradient penalties (minigan.nn.jvp): ẏ = ẋWᵀ, no bias.
+    def forward_jvp(self, x, x_dot):
+        """(x, ẋ) -> (y, ẏ, cache): y = x Wᵀ + b, ẏ = ẋ Wᵀ.  x, ẋ: (N, D); y, ẏ: (N, M)."""
+        check_tangent(self, x, x_dot)
+        y, _ = self.forward(x)
+        return y, x_dot @ self.params["weight"].T, (x, x_dot)
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """(dy, dẏ) -> (dx, dẋ): dx = dy W, dẋ = dẏ W; dW += dyᵀx + dẏᵀẋ, db += Σ dy."""
+        x, x_dot = cache
+        dx = self.backward(dy, x)                       # dy W; dW += dyᵀx; db += Σ dy
+        dy_dot2 = dy_dot.reshape(-1, self.out_features)
+        self.grads["weight"] += dy_dot2.T @ x_dot.reshape(-1, self.in_features)   # += dẏᵀẋ
+        return dx, dy_dot @ self.params["weight"]
+
     def _shape_hint(self):
         return f"(N, {self.in_features})"
 
@@ -76,6 +92,17 @@ class ReLU(Module):
         x = cache
         return dy * (x > 0)
 
+    def forward_jvp(self, x, x_dot):
+        """ẏ = [x > 0]·ẋ.  σ'' = 0 (away from the kink, which random data never hits)."""
+        check_tangent(self, x, x_dot)
+        y, _ = self.forward(x)
+        return y, x_dot * (x > 0), x
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """dx = [x > 0]·dy (the σ''·ẋ·dẏ term is 0),  dẋ = [x > 0]·dẏ."""
+        x = cache
+        return dy * (x > 0), dy_dot * (x > 0)
+
 
 class LeakyReLU(Module):
     """y = x if x > 0 else α x  (torch default α = 0.01).  Backward: dx = dy · (1 or α)."""
@@ -93,6 +120,18 @@ class LeakyReLU(Module):
         # dx = dy·slope, slope = 1 where x > 0, α elsewhere: one fused pass (kernels.activation)
         return leaky_relu_backward(dy, x, self.negative_slope)
 
+    def forward_jvp(self, x, x_dot):
+        """ẏ = slope(x)·ẋ, slope = 1 if x > 0 else α.  σ'' = 0 away from the kink."""
+        check_tangent(self, x, x_dot)
+        y, _ = self.forward(x)
+        return y, leaky_relu_backward(x_dot, x, self.negative_slope), x
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """dx = slope·dy (no σ'' term),  dẋ = slope·dẏ."""
+        x = cache
+        return (leaky_relu_backward(dy, x, self.negative_slope),
+                leaky_relu_backward(dy_dot, x, self.negative_slope))
+
     def __repr__(self):
         return f"LeakyReLU({self.negative_slope})"
 
@@ -108,6 +147,19 @@ class Tanh(Module):
     def backward(self, dy, cache):
         y = cache
         return tanh_backward(dy, y)                       # dy·(1 − y²), one fused pass
+
+    def forward_jvp(self, x, x_dot):
+        """ẏ = σ'(x)·ẋ with σ' = 1 − y²."""
+        check_tangent(self, x, x_dot)
+        y, _ = self.forward(x)
+        return y, tanh_backward(x_dot, y), (y, x_dot)
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """dx = σ'·dy + σ''·ẋ·dẏ,  dẋ = σ'·dẏ;  σ' = 1 − y², σ'' = −2y(1 − y²)."""
+        y, x_dot = cache
+        d1 = 1 - y * y
+        d2 = -2 * y * d1
+        return d1 * dy + d2 * x_dot * dy_dot, d1 * dy_dot
 
 
 def sigmoid(x):
@@ -127,6 +179,69 @@ class Sigmoid(Module):
     def backward(self, dy, cache):
         y = cache
         return dy * y * (1 - y)
+
+    def forward_jvp(self, x, x_dot):
+        """ẏ = σ'(x)·ẋ with σ' = y(1 − y)."""
+        check_tangent(self, x, x_dot)
+        y, _ = self.forward(x)
+        return y, x_dot * y * (1 - y), (y, x_dot)
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """dx = σ'·dy + σ''·ẋ·dẏ,  dẋ = σ'·dẏ;  σ' = y(1 − y), σ'' = σ'·(1 − 2y)."""
+        y, x_dot = cache
+        d1 = y * (1 - y)
+        d2 = d1 * (1 - 2 * y)
+        return d1 * dy + d2 * x_dot * dy_dot, d1 * dy_dot
+
+
+class Softplus(Module):
+    """y = (1/β)·log(1 + e^(βx)), a smooth ReLU, as torch.nn.Softplus: y = x where βx > threshold.
+
+    Backward: dx = dy·σ(βx) (σ the sigmoid; 1 above the threshold).
+    Tangent passes: σ' = σ(βx), σ'' = β·σ(βx)(1 − σ(βx)) (0 above the threshold).
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        if beta <= 0:
+            raise ValueError(f"Softplus: beta must be positive, got {beta}")
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        self._check_input(x)
+        xp = get_array_module(x)
+        bx = x * x.dtype.type(self.beta)
+        # log(1 + e^z) = max(z, 0) + log1p(e^(−|z|)): never overflows
+        y = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / x.dtype.type(self.beta)
+        return xp.where(bx > self.threshold, x, y), x
+
+    def _derivatives(self, x):
+        """σ'(x) and σ''(x)."""
+        bx = x * x.dtype.type(self.beta)
+        linear = bx > self.threshold
+        s = sigmoid(bx)
+        d1 = get_array_module(x).where(linear, x.dtype.type(1), s)
+        d2 = s * (1 - s) * x.dtype.type(self.beta) * ~linear
+        return d1, d2
+
+    def backward(self, dy, cache):
+        x = cache
+        return dy * self._derivatives(x)[0]
+
+    def forward_jvp(self, x, x_dot):
+        """ẏ = σ'(x)·ẋ with σ' = sigmoid(βx)."""
+        check_tangent(self, x, x_dot)
+        y, _ = self.forward(x)
+        d1, d2 = self._derivatives(x)
+        return y, d1 * x_dot, (d1, d2 * x_dot)
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """dx = σ'·dy + σ''·ẋ·dẏ,  dẋ = σ'·dẏ."""
+        d1, d2_x_dot = cache
+        return d1 * dy + d2_x_dot * dy_dot, d1 * dy_dot
+
+    def __repr__(self):
+        return f"Softplus(beta={self.beta}, threshold={self.threshold})"
 
 
 class Dropout(Module):
@@ -228,6 +343,25 @@ class Sequential(Module):
         for layer, c in zip(reversed(self.layers), reversed(cache)):
             dy = layer.backward(dy, c)
         return dy
+
+    def forward_jvp(self, x, x_dot):
+        """The layers' tangent passes in order: (x, ẋ) -> (y, ẏ, list of caches)."""
+        caches = []
+        for i, layer in enumerate(self.layers):
+            if not hasattr(layer, "forward_jvp"):
+                raise NotImplementedError(
+                    f"Sequential: layer {i}, {layer!r}, has no tangent pass (forward_jvp), "
+                    "which gradient penalties need; see minigan.nn.jvp for the layers that "
+                    "have one")
+            x, x_dot, cache = layer.forward_jvp(x, x_dot)
+            caches.append(cache)
+        return x, x_dot, caches
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """The layers' backward_jvp in reverse order: (dy, dẏ) -> (dx, dẋ)."""
+        for layer, c in zip(reversed(self.layers), reversed(cache)):
+            dy, dy_dot = layer.backward_jvp(dy, dy_dot, c)
+        return dy, dy_dot
 
     def __getitem__(self, i):
         return self.layers[i]

@@ -21,6 +21,7 @@ import math
 from .. import backend
 from ..backend import get_array_module
 from ..kernels.batchnorm import channel_mean_var, channel_sums
+from .jvp import check_tangent
 from .module import Module
 
 
@@ -112,6 +113,21 @@ class _BatchNorm(Module):
         dx -= (sum_dy / M).reshape(shape)
         dx *= scale.reshape(shape)
         return dx
+
+    def forward_jvp(self, x, x_dot):
+        """Not supported, on purpose: see the error message."""
+        self._refuse_tangent_pass()
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        self._refuse_tangent_pass()
+
+    def _refuse_tangent_pass(self):
+        raise NotImplementedError(
+            f"{self!r} in a critic: a gradient penalty needs ∇ₓD(x_n) of each sample on its "
+            "own, and batch norm makes every output depend on the whole batch, so the penalty "
+            "would no longer constrain the critic's per-sample gradient. Gulrajani et al. 2017 "
+            "(WGAN-GP, section 4) advise no batch norm in the critic and suggest layer "
+            "normalisation instead: use minigan.nn.LayerNorm")
 
     def __repr__(self):
         extra = "" if self.affine else ", affine=False"
@@ -205,6 +221,51 @@ class LayerNorm(Module):
         D = math.prod(self.normalized_shape)
         return (inv_std / D) * (D * g - g.sum(axis=axes, keepdims=True)
                                 - x_hat * (g * x_hat).sum(axis=axes, keepdims=True))
+
+    # Tangent passes for gradient penalties (minigan.nn.jvp). Per sample, with means over its
+    # D values, s = 1/σ and ẋc = ẋ − mean ẋ, the tangent of x̂ = (x − μ)·s is
+    #     ẋ̂ = s·(ẋc − x̂·m),  m = mean(x̂·ẋc)           (from ṡ = −s³·mean(xc·ẋc)),
+    # i.e. ẋ̂ = J ẋ with J = s·(I − 11ᵀ/D − x̂x̂ᵀ/D), the SYMMETRIC Jacobian whose product with
+    # g = dy·γ is the ordinary backward pass.
+    def _axes(self, a):
+        k = len(self.normalized_shape)
+        return tuple(range(a.ndim - k, a.ndim)), tuple(range(a.ndim - k))
+
+    def forward_jvp(self, x, x_dot):
+        """(x, ẋ) -> (y, ẏ, cache): ẏ = γ·ẋ̂, ẋ̂ = s·(ẋc − x̂·mean(x̂·ẋc))."""
+        check_tangent(self, x, x_dot)
+        y, (x_hat, inv_std) = self.forward(x)
+        axes, _ = self._axes(x)
+        x_dot_c = x_dot - x_dot.mean(axis=axes, keepdims=True)              # ẋc
+        m = (x_hat * x_dot_c).mean(axis=axes, keepdims=True)
+        x_hat_dot = inv_std * (x_dot_c - x_hat * m)                          # ẋ̂
+        y_dot = x_hat_dot * self.params["weight"] if self.elementwise_affine else x_hat_dot
+        return y, y_dot, (x_hat, inv_std, x_dot_c, x_hat_dot)
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        """(dy, dẏ) -> (dx, dẋ). With a = dy·γ, ȧ = dẏ·γ, J u = s·(u − mean u − x̂·mean(u·x̂)),
+        m = mean(x̂·ẋc), A = mean(ȧ·ẋc), B = mean(ȧ·x̂)  (derivation: F = ⟨ȧ, ẋ̂⟩ =
+        s·D·(A − m·B), differentiated through s, x̂ and m, with ∂s/∂x = −s²x̂/D):
+            dx = J a − s·J(B·ẋc + m·ȧ) − s²·x̂·(A − m·B),    dẋ = J ȧ,
+            dγ += Σ_batch (dy·x̂ + dẏ·ẋ̂),  dβ += Σ_batch dy."""
+        x_hat, inv_std, x_dot_c, x_hat_dot = cache
+        axes, batch_axes = self._axes(dy)
+        dx = self.backward(dy, (x_hat, inv_std))           # J a; dγ += Σ dy·x̂; dβ += Σ dy
+        if self.elementwise_affine:
+            self.grads["weight"] += (dy_dot * x_hat_dot).sum(axis=batch_axes)
+            a_dot = dy_dot * self.params["weight"]
+        else:
+            a_dot = dy_dot
+
+        def mean(u):
+            return u.mean(axis=axes, keepdims=True)
+
+        def J(u):
+            return inv_std * (u - mean(u) - x_hat * mean(u * x_hat))
+
+        m, A, B = mean(x_hat * x_dot_c), mean(a_dot * x_dot_c), mean(a_dot * x_hat)
+        dx = dx - inv_std * J(B * x_dot_c + m * a_dot) - inv_std * inv_std * x_hat * (A - m * B)
+        return dx, J(a_dot)
 
     def __repr__(self):
         extra = "" if self.elementwise_affine else ", elementwise_affine=False"

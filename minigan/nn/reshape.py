@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from .jvp import check_tangent
 from .module import Module
 
 
@@ -32,6 +33,15 @@ class Flatten(Module):
 
     def backward(self, dy, cache):
         return dy.reshape(cache)
+
+    def forward_jvp(self, x, x_dot):
+        """A reshape is linear: ẏ = ẋ reshaped like y."""
+        check_tangent(self, x, x_dot)
+        y, shape = self.forward(x)
+        return y, x_dot.reshape(y.shape), shape
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        return dy.reshape(cache), dy_dot.reshape(cache)
 
     def __repr__(self):
         return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
@@ -65,6 +75,15 @@ class Reshape(Module):
 
     def backward(self, dy, cache):
         return dy.reshape(cache)
+
+    def forward_jvp(self, x, x_dot):
+        """A reshape is linear: ẏ = ẋ reshaped like y."""
+        check_tangent(self, x, x_dot)
+        y, shape = self.forward(x)
+        return y, x_dot.reshape(y.shape), shape
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        return dy.reshape(cache), dy_dot.reshape(cache)
 
     def __repr__(self):
         return f"Reshape{self.shape}"
