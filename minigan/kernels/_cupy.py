@@ -170,3 +170,58 @@ def channel_sums(a, b, shift):
     fn((C,), (_THREADS,), (cupy.ascontiguousarray(a), cupy.ascontiguousarray(b), np.int64(N),
                            np.int64(C), np.int64(R), np.int32(bool(shift)), out))
     return out
+
+
+# --- LSTM gates (minigan.kernels.lstm): one thread per (n, j) entry of the (N, H) state; the
+# four gates of that entry sit at columns j + kH (k = 0..3, torch's order i, f, g, o) of the
+# contiguous (N, 4H) arrays, read and written as raw arrays.
+
+_LSTM_ENTRY = """
+    const long long n = i / H, j = i - n * H;
+    const long long at = n * 4 * H + j;
+"""
+
+
+def _lstm_gates_forward(cupy):
+    return cupy.ElementwiseKernel(
+        "raw T a, T c_prev, int64 H", "raw T acts, T h, T c, T tanh_c", _LSTM_ENTRY + """
+        const T half = 0.5;
+        const T gi = half + half * tanh(half * a[at]);            // σ(x) = ½ + ½·tanh(x/2)
+        const T gf = half + half * tanh(half * a[at + H]);
+        const T gg = tanh(a[at + 2 * H]);
+        const T go = half + half * tanh(half * a[at + 3 * H]);
+        acts[at] = gi;
+        acts[at + H] = gf;
+        acts[at + 2 * H] = gg;
+        acts[at + 3 * H] = go;
+        c = gf * c_prev + gi * gg;
+        tanh_c = tanh(c);
+        h = go * tanh_c;
+        """, "minigan_lstm_gates_forward")
+
+
+def _lstm_gates_backward(cupy):
+    return cupy.ElementwiseKernel(
+        "T dh, T dc, T c_prev, T tanh_c, raw T acts, int64 H", "raw T dgates, T dc_prev",
+        _LSTM_ENTRY + """
+        const T one = 1;
+        const T gi = acts[at], gf = acts[at + H], gg = acts[at + 2 * H], go = acts[at + 3 * H];
+        const T dct = dh * go * (one - tanh_c * tanh_c) + dc;
+        dgates[at] = dct * gg * gi * (one - gi);
+        dgates[at + H] = dct * c_prev * gf * (one - gf);
+        dgates[at + 2 * H] = dct * gi * (one - gg * gg);
+        dgates[at + 3 * H] = dh * tanh_c * go * (one - go);
+        dc_prev = dct * gf;
+        """, "minigan_lstm_gates_backward")
+
+
+_LSTM = {"lstm_gates_forward": _lstm_gates_forward, "lstm_gates_backward": _lstm_gates_backward}
+
+
+def lstm_kernel(name):
+    """The compiled LSTM gate kernel called ``name`` (created on first use, kept with the
+    others in ``_kernels``)."""
+    if name not in _kernels:
+        import cupy
+        _kernels[name] = _LSTM[name](cupy)
+    return _kernels[name]

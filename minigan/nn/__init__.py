@@ -5,9 +5,13 @@ from .conv import Conv2d, ConvTranspose2d
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pool import MaxPool2d, AvgPool2d, Upsample
 from .reshape import Flatten, Reshape
+from .recurrent import LSTMCell, LSTM, GRU
+from .embedding import Embedding
+from .clip import clip_grad_norm
 from .losses import bce_with_logits, mse, softmax_cross_entropy, softmax, log_softmax
 
 __all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Dropout", "Sequential",
            "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
            "MaxPool2d", "AvgPool2d", "Upsample", "Flatten", "Reshape",
+           "LSTMCell", "LSTM", "GRU", "Embedding", "clip_grad_norm",
            "sigmoid", "bce_with_logits", "mse", "softmax_cross_entropy", "softmax", "log_softmax"]

@@ -1,0 +1,400 @@
+"""Recurrent layers with hand-derived backpropagation through time: LSTMCell, LSTM, GRU.
+
+Shape letters: N batch, T time steps, I input features, H hidden size, L layers. Names,
+shapes, gate orders and initialisation follow torch.nn: weights ``weight_ih`` (GH, I) and
+``weight_hh`` (GH, H), biases ``bias_ih``, ``bias_hh`` (GH,), with G = 4 gates (i, f, g, o) for
+the LSTM and G = 3 (r, z, n) for the GRU, suffixed ``_l{k}`` for layer k of a stack; every
+parameter ~ U(−1/√H, 1/√H). As in :class:`~minigan.nn.Linear`, ``a = x Wᵀ + b`` (row vectors).
+The derivations are in chapter 9 (sequences; the notebook is not yet written); the
+docstrings give the lines that matter.
+
+Backpropagation through time (BPTT), said once for both layers. Unrolled over T steps a
+recurrent layer is a deep network whose T copies share one set of weights::
+
+    h_t = cell(x_t, h_{t−1}; W)         (LSTM: the state is the pair (h_t, c_t))
+
+so (1) the gradient of the weights is the SUM over steps of each copy's local gradient, and
+(2) the gradient reaching h_t has two sources, the output at step t and step t+1::
+
+    dh_t = dy_t + ∂L/∂h_t|through step t+1,      dh_T (and dc_T) = the gradient of the final state
+
+Going backwards from t = T, each step's backward turns (dh_t, dc_t) into the gate
+pre-activations' gradient da_t and (dh_{t−1}, dc_{t−1}); what is left after step 1 is the
+gradient of the initial state. Since a_t = x_t W_ihᵀ + h_{t−1} W_hhᵀ + b, and the da_t of all
+steps are known once the loop is done, the weight gradients are two matrix products over all
+steps at once, dW_ih += Σ_t da_tᵀ x_t and dW_hh += Σ_t da_tᵀ h_{t−1}, as is dx_t = da_t W_ih:
+only dh_{t−1} = da_t W_hh (+ the direct path) must stay inside the loop. Likewise the forward
+pass computes x_t W_ihᵀ for every t in ONE product before its loop. A stack of L layers feeds
+layer k's outputs (h_1..h_T) to layer k+1 as its inputs, and its backward feeds layer k+1's dx
+to layer k as its dy.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from ..backend import get_array_module
+from ..kernels.lstm import lstm_gates_backward, lstm_gates_forward
+from .layers import sigmoid
+from .module import Module
+
+
+def _uniform(rng, H, shape, dtype):
+    bound = 1.0 / math.sqrt(H)
+    return rng.uniform(-bound, bound, shape).astype(dtype)
+
+
+def _check_sizes(name, input_size, hidden_size, num_layers=1):
+    for what, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                    ("num_layers", num_layers)):
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
+
+
+class LSTMCell(Module):
+    """One LSTM step, as torch.nn.LSTMCell.
+
+    x: (N, I); state (h, c): each (N, H), zeros when None -> (h', c'), each (N, H)::
+
+        a = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh                      (N, 4H), gates (i, f, g, o)
+        i, f, o = σ(a_i), σ(a_f), σ(a_o);  g = tanh(a_g)
+        c' = f ⊙ c + i ⊙ g;                h' = o ⊙ tanh(c')
+
+    Backward (chapter 9): ``backward(dh', dc', cache) -> (dx, dh, dc)``, either upstream
+    gradient may be None (zero). c' reaches the loss directly and through h', so::
+
+        dc_total = dc' + dh' ⊙ o ⊙ (1 − tanh²c')
+        da_i = dc_total ⊙ g ⊙ i(1 − i)        da_f = dc_total ⊙ c ⊙ f(1 − f)
+        da_g = dc_total ⊙ i ⊙ (1 − g²)        da_o = dh' ⊙ tanh c' ⊙ o(1 − o)
+        dc = dc_total ⊙ f;   dx = da W_ih;   dh = da W_hh
+        dW_ih += daᵀ x;   dW_hh += daᵀ h;   db_ih, db_hh += Σ_n da
+
+    (the pointwise lines are one fused kernel, :mod:`minigan.kernels.lstm`).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
+                 dtype="float32"):
+        super().__init__()
+        _check_sizes("LSTMCell", input_size, hidden_size)
+        self.input_size, self.hidden_size, self.has_bias = input_size, hidden_size, bias
+        rng = rng if rng is not None else backend.rng()
+        H = hidden_size
+        self.params["weight_ih"] = _uniform(rng, H, (4 * H, input_size), dtype)
+        self.params["weight_hh"] = _uniform(rng, H, (4 * H, H), dtype)
+        if bias:
+            self.params["bias_ih"] = _uniform(rng, H, (4 * H,), dtype)
+            self.params["bias_hh"] = _uniform(rng, H, (4 * H,), dtype)
+        xp = get_array_module(self.params["weight_ih"])
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, x, state=None):
+        self._check_input(x, ndim=2, last=self.input_size)
+        h, c = _state(self, state, (x.shape[0], self.hidden_size), x, ("h", "c"))
+        p = self.params
+        gates = x @ p["weight_ih"].T + h @ p["weight_hh"].T
+        if self.has_bias:
+            gates += p["bias_ih"] + p["bias_hh"]
+        h_new, c_new, acts, tanh_c = lstm_gates_forward(gates, c)
+        return (h_new, c_new), (x, h, c, acts, tanh_c)
+
+    def backward(self, dh, dc, cache):
+        x, h, c, acts, tanh_c = cache
+        xp = get_array_module(x)
+        if dh is None:
+            dh = xp.zeros_like(h)
+        _check_grad(self, dh, h.shape, "dh")
+        if dc is not None:
+            _check_grad(self, dc, h.shape, "dc")
+        da, dc_prev = lstm_gates_backward(dh, dc, acts, c, tanh_c)
+        p, g = self.params, self.grads
+        g["weight_ih"] += da.T @ x
+        g["weight_hh"] += da.T @ h
+        if self.has_bias:
+            db = da.sum(axis=0)
+            g["bias_ih"] += db
+            g["bias_hh"] += db
+        return da @ p["weight_ih"], da @ p["weight_hh"], dc_prev
+
+    def _shape_hint(self):
+        return f"(N, {self.input_size})"
+
+    def __repr__(self):
+        return f"LSTMCell({self.input_size}, {self.hidden_size}, bias={self.has_bias})"
+
+
+def _state(layer, state, shape, x, names):
+    """The given state arrays, checked, or zeros of ``shape`` in x's dtype and module."""
+    xp = get_array_module(x)
+    if state is None:
+        return tuple(xp.zeros(shape, dtype=x.dtype) for _ in names)
+    if len(names) == 1:
+        state = (state,)
+    elif not isinstance(state, (tuple, list)) or len(state) != len(names):
+        raise ValueError(f"{layer!r}: expected the state as a pair ({', '.join(names)}), "
+                         f"got {type(state).__name__}")
+    out = []
+    for s, name in zip(state, names):
+        if s is None:
+            s = xp.zeros(shape, dtype=x.dtype)
+        if not hasattr(s, "shape") or tuple(s.shape) != shape:
+            raise ValueError(f"{layer!r}: expected {name} of shape {shape}, "
+                             f"got {tuple(getattr(s, 'shape', ()))}")
+        if s.dtype != x.dtype:
+            raise ValueError(f"{layer!r}: {name} has dtype {s.dtype}, the input {x.dtype}")
+        out.append(s)
+    return tuple(out)
+
+
+def _check_grad(layer, g, shape, name):
+    if not hasattr(g, "shape") or tuple(g.shape) != tuple(shape):
+        raise ValueError(f"{layer!r}: expected {name} of shape {tuple(shape)}, "
+                         f"got {tuple(getattr(g, 'shape', ()))}")
+
+
+class _RNNBase(Module):
+    """What LSTM and GRU share: parameters per layer, the loop over layers, layouts, checks.
+
+    Subclasses define ``_gates`` (4 or 3), ``_state_names`` and the per-layer
+    ``_layer_forward(k, x, state) -> (out, final_state, cache)`` and
+    ``_layer_backward(k, dy, dstate, cache) -> (dx, dstate0)`` on time-major (T, N, ·) arrays.
+    """
+
+    _gates = 0
+    _state_names: tuple = ()
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
+                 rng=None, dtype="float32"):
+        super().__init__()
+        name = type(self).__name__
+        _check_sizes(name, input_size, hidden_size, num_layers)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.has_bias, self.batch_first = bias, batch_first
+        rng = rng if rng is not None else backend.rng()
+        G, H = self._gates, hidden_size
+        for k in range(num_layers):
+            inp = input_size if k == 0 else H
+            self.params[f"weight_ih_l{k}"] = _uniform(rng, H, (G * H, inp), dtype)
+            self.params[f"weight_hh_l{k}"] = _uniform(rng, H, (G * H, H), dtype)
+            if bias:
+                self.params[f"bias_ih_l{k}"] = _uniform(rng, H, (G * H,), dtype)
+                self.params[f"bias_hh_l{k}"] = _uniform(rng, H, (G * H,), dtype)
+        xp = get_array_module(self.params["weight_ih_l0"])
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def _p(self, k):
+        p = self.params
+        if self.has_bias:
+            return (p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"], p[f"bias_ih_l{k}"],
+                    p[f"bias_hh_l{k}"])
+        return p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"], None, None
+
+    def _add_grads(self, k, da_x, x, da_h, h_prev):
+        """dW_ih += Σ_t da_xᵀ x, dW_hh += Σ_t da_hᵀ h_{t−1}, biases: Σ over steps and batch."""
+        G, H = self._gates, self.hidden_size
+        da_x2, da_h2 = da_x.reshape(-1, G * H), da_h.reshape(-1, G * H)
+        g = self.grads
+        g[f"weight_ih_l{k}"] += da_x2.T @ x.reshape(da_x2.shape[0], -1)
+        g[f"weight_hh_l{k}"] += da_h2.T @ h_prev.reshape(-1, H)
+        if self.has_bias:
+            db_x = da_x2.sum(axis=0)
+            g[f"bias_ih_l{k}"] += db_x
+            g[f"bias_hh_l{k}"] += db_x if da_h is da_x else da_h2.sum(axis=0)
+
+    def _forward(self, x, state):
+        """x in the layer's layout; state: tuple of (L, N, H) arrays or None."""
+        self._check_input(x, ndim=3, last=self.input_size)
+        xp = get_array_module(x)
+        xt = x.transpose(1, 0, 2) if self.batch_first else x            # (T, N, I)
+        T, N = xt.shape[:2]
+        if T == 0:
+            raise ValueError(f"{self!r}: the input has no time steps, shape {tuple(x.shape)}")
+        shape = (self.num_layers, N, self.hidden_size)
+        names = self._state_names
+        state = _state(self, state, shape, x, tuple(n + "0" for n in names))
+        layer_in, finals, caches = xp.ascontiguousarray(xt), [], []
+        for k in range(self.num_layers):
+            layer_in, final, cache = self._layer_forward(k, layer_in, tuple(s[k] for s in state))
+            finals.append(final)
+            caches.append(cache)
+        out = xp.ascontiguousarray(layer_in.transpose(1, 0, 2)) if self.batch_first \
+            else layer_in
+        final = tuple(xp.stack([f[i] for f in finals]) for i in range(len(names)))
+        return out, final, (caches, N, T)
+
+    def _backward(self, dy, dstate, cache):
+        caches, N, T = cache
+        xp = get_array_module(caches[0][0])
+        H, L = self.hidden_size, self.num_layers
+        if dy is not None:
+            _check_grad(self, dy, (N, T, H) if self.batch_first else (T, N, H), "dy")
+            dy = dy.transpose(1, 0, 2) if self.batch_first else dy      # (T, N, H), read only
+        for d, name in zip(dstate, self._state_names):
+            if d is not None:
+                _check_grad(self, d, (L, N, H), "d" + name + "_n")
+        d0 = [[None] * L for _ in self._state_names]
+        for k in reversed(range(L)):
+            dy, dfirst = self._layer_backward(
+                k, dy, tuple(None if d is None else d[k] for d in dstate), caches[k])
+            for i, d in enumerate(dfirst):
+                d0[i][k] = d
+        dx = xp.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy
+        return (dx,) + tuple(xp.stack(d) for d in d0)
+
+    def _shape_hint(self):
+        return f"(N, T, {self.input_size})" if self.batch_first else f"(T, N, {self.input_size})"
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
+                f"num_layers={self.num_layers}, bias={self.has_bias}, "
+                f"batch_first={self.batch_first})")
+
+
+class LSTM(_RNNBase):
+    """A stack of LSTM layers over a sequence, as torch.nn.LSTM (unidirectional, no dropout).
+
+    x: (N, T, I) (batch_first=True, the default here; (T, N, I) otherwise);
+    state (h0, c0): each (L, N, H), zeros when None.
+    ``forward(x, state=None) -> ((y, (h_n, c_n)), cache)``: y (N, T, H), the top layer's h_t;
+    h_n, c_n (L, N, H), every layer's final state.
+    ``backward(dy, cache, dh_n=None, dc_n=None) -> (dx, dh0, dc0)``: dy (N, T, H), dh_n and
+    dc_n (L, N, H), any of them None (zero); dx (N, T, I), dh0 and dc0 (L, N, H) (returned
+    even when no initial state was given). Parameters per layer k: weight_ih_l{k} (4H, I or H),
+    weight_hh_l{k} (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,).
+    BPTT: see the module docstring; one step is :class:`LSTMCell`.
+    """
+
+    _gates = 4
+    _state_names = ("h", "c")
+
+    def forward(self, x, state=None):
+        y, (h_n, c_n), cache = self._forward(x, state)
+        return (y, (h_n, c_n)), cache
+
+    def backward(self, dy, cache, dh_n=None, dc_n=None):
+        return self._backward(dy, (dh_n, dc_n), cache)
+
+    def _layer_forward(self, k, x, state):
+        """x: (T, N, In) contiguous; state (h0, c0): (N, H) -> y (T, N, H), (h_T, c_T), cache."""
+        xp = get_array_module(x)
+        W_ih, W_hh, b_ih, b_hh = self._p(k)
+        T, N, H = x.shape[0], x.shape[1], self.hidden_size
+        acts = (x.reshape(T * N, -1) @ W_ih.T).reshape(T, N, 4 * H)   # x_t W_ihᵀ, all t at once
+        if b_ih is not None:
+            acts += b_ih + b_hh
+        hs = xp.empty((T + 1, N, H), dtype=x.dtype)                    # h_0 .. h_T
+        cs = xp.empty((T + 1, N, H), dtype=x.dtype)                    # c_0 .. c_T
+        hs[0], cs[0] = state
+        tanh_c = xp.empty((T, N, H), dtype=x.dtype)
+        hW = xp.empty((N, 4 * H), dtype=x.dtype)
+        W_hhT = xp.ascontiguousarray(W_hh.T)     # measured: 7% faster per step than W_hh.T
+        for t in range(T):
+            xp.matmul(hs[t], W_hhT, out=hW)
+            acts[t] += hW                                    # a_t; replaced by the gates below
+            lstm_gates_forward(acts[t], cs[t], out=(hs[t + 1], cs[t + 1], acts[t], tanh_c[t]))
+        return hs[1:], (hs[T], cs[T]), (x, hs, cs, acts, tanh_c)
+
+    def _layer_backward(self, k, dy, dstate, cache):
+        """dy: (T, N, H) or None; dstate (dh_T, dc_T) or Nones -> dx (T, N, In), (dh_0, dc_0)."""
+        x, hs, cs, acts, tanh_c = cache
+        xp = get_array_module(x)
+        W_ih, W_hh, _, _ = self._p(k)
+        T, N, H = acts.shape[0], acts.shape[1], self.hidden_size
+        dh_T, dc_T = dstate
+        dh = xp.zeros((N, H), x.dtype) if dh_T is None else dh_T.astype(x.dtype, copy=True)
+        dc = xp.zeros((N, H), x.dtype) if dc_T is None else dc_T.astype(x.dtype, copy=True)
+        da = xp.empty_like(acts)
+        dh_t = xp.empty((N, H), x.dtype)
+        for t in reversed(range(T)):
+            if dy is not None:
+                xp.add(dy[t], dh, out=dh_t)                # dh_t = dy_t + (from step t+1)
+            else:
+                dh_t[...] = dh
+            lstm_gates_backward(dh_t, dc, acts[t], cs[t], tanh_c[t], out=(da[t], dc))
+            xp.matmul(da[t], W_hh, out=dh)                # dh_{t−1} = da_t W_hh
+        self._add_grads(k, da, x, da, hs[:-1])
+        dx = (da.reshape(T * N, 4 * H) @ W_ih).reshape(T, N, -1)
+        return dx, (dh, dc)
+
+
+class GRU(_RNNBase):
+    """A stack of GRU layers over a sequence, as torch.nn.GRU (unidirectional, no dropout).
+
+    One step, torch's equations and gate order (r, z, n)::
+
+        r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr)
+        z = σ(x W_izᵀ + b_iz + h W_hzᵀ + b_hz)
+        n = tanh(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))
+        h' = (1 − z) ⊙ n + z ⊙ h
+
+    Backward of a step (chapter 9), with q = h W_hnᵀ + b_hn and upstream dh'::
+
+        dn = dh' ⊙ (1 − z);  dz = dh' ⊙ (h − n);  da_n = dn ⊙ (1 − n²)
+        da_z = dz ⊙ z(1 − z);  da_r = da_n ⊙ q ⊙ r(1 − r)
+        input side  (→ W_ih, b_ih, dx):  (da_r, da_z, da_n)
+        hidden side (→ W_hh, b_hh):      (da_r, da_z, da_n ⊙ r)
+        dh = dh' ⊙ z + (hidden side) W_hh
+
+    x: (N, T, I) (batch_first) or (T, N, I); h0: (L, N, H), zeros when None.
+    ``forward(x, h0=None) -> ((y, h_n), cache)``: y (N, T, H), h_n (L, N, H).
+    ``backward(dy, cache, dh_n=None) -> (dx, dh0)``; dy or dh_n may be None (zero).
+    Parameters per layer k: weight_ih_l{k} (3H, I or H), weight_hh_l{k} (3H, H), biases (3H,).
+    """
+
+    _gates = 3
+    _state_names = ("h",)
+
+    def forward(self, x, h0=None):
+        y, (h_n,), cache = self._forward(x, h0)
+        return (y, h_n), cache
+
+    def backward(self, dy, cache, dh_n=None):
+        return self._backward(dy, (dh_n,), cache)
+
+    def _layer_forward(self, k, x, state):
+        xp = get_array_module(x)
+        W_ih, W_hh, b_ih, b_hh = self._p(k)
+        T, N, H = x.shape[0], x.shape[1], self.hidden_size
+        ax = (x.reshape(T * N, -1) @ W_ih.T).reshape(T, N, 3 * H)     # x_t W_ihᵀ, all t at once
+        if b_ih is not None:
+            ax += b_ih
+        hs = xp.empty((T + 1, N, H), dtype=x.dtype)
+        hs[0] = state[0]
+        rzn = xp.empty((T, N, 3 * H), dtype=x.dtype)                   # r, z, n of every step
+        q = xp.empty((T, N, H), dtype=x.dtype)                         # h W_hnᵀ + b_hn
+        W_hhT = xp.ascontiguousarray(W_hh.T)
+        for t in range(T):
+            ah = hs[t] @ W_hhT
+            if b_hh is not None:
+                ah += b_hh
+            rzn[t, :, :2 * H] = sigmoid(ax[t, :, :2 * H] + ah[:, :2 * H])
+            r, z = rzn[t, :, :H], rzn[t, :, H:2 * H]
+            q[t] = ah[:, 2 * H:]
+            n = rzn[t, :, 2 * H:]
+            n[...] = xp.tanh(ax[t, :, 2 * H:] + r * q[t])
+            hs[t + 1] = n + z * (hs[t] - n)                   # (1 − z) n + z h
+        return hs[1:], (hs[T],), (x, hs, rzn, q)
+
+    def _layer_backward(self, k, dy, dstate, cache):
+        x, hs, rzn, q = cache
+        xp = get_array_module(x)
+        W_ih, W_hh, _, _ = self._p(k)
+        T, N, H = rzn.shape[0], rzn.shape[1], self.hidden_size
+        dh = xp.zeros((N, H), x.dtype) if dstate[0] is None \
+            else dstate[0].astype(x.dtype, copy=True)
+        da_x = xp.empty_like(rzn)                  # input side (da_r, da_z, da_n)
+        da_h = xp.empty_like(rzn)                  # hidden side (da_r, da_z, da_n ⊙ r)
+        for t in reversed(range(T)):
+            dh_t = dh if dy is None else dy[t] + dh
+            r, z, n = rzn[t, :, :H], rzn[t, :, H:2 * H], rzn[t, :, 2 * H:]
+            dn = dh_t * (1 - z)
+            dz = dh_t * (hs[t] - n)
+            da_n = dn * (1 - n * n)
+            da_x[t, :, :H] = da_n * q[t] * r * (1 - r)             # da_r
+            da_x[t, :, H:2 * H] = dz * z * (1 - z)                  # da_z
+            da_x[t, :, 2 * H:] = da_n
+            da_h[t, :, :2 * H] = da_x[t, :, :2 * H]
+            da_h[t, :, 2 * H:] = da_n * r
+            dh = dh_t * z + da_h[t] @ W_hh
+        self._add_grads(k, da_x, x, da_h, hs[:-1])
+        dx = (da_x.reshape(T * N, 3 * H) @ W_ih).reshape(T, N, -1)
+        return dx, (dh,)
