@@ -1,4 +1,4 @@
-"""Speed of minigan's convolution layers and of a DCGAN training step, beside PyTorch's.
+"""Speed of minigan's convolution layers, an LSTM and a DCGAN training step, beside PyTorch's.
 
     python benchmarks/bench_speed.py            # full run (about a minute or two on 2 cores)
     python benchmarks/bench_speed.py --quick    # fewer repeats, smaller peak measurement
@@ -10,6 +10,7 @@ What it times (float32, forward + backward, one process):
   bn       BatchNorm2d(128), training mode, on x: (64, 128, 14, 14)
   dcgan    one DCGAN train_step (D update on real + fake, then G update through D) on 64
            MNIST-size (1, 28, 28) images, width 64, latent 100 (minigan.gans.dcgan)
+  lstm     LSTM(64, 256) over 32 steps of a batch of 64, forward + backward through time
 
 Each workload is timed as the median of several repeats after a warm-up. When PyTorch is
 importable, the same workloads run in PyTorch (CPU, float32, ``torch.set_num_threads`` equal
@@ -41,7 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from minigan.backend import blas_threads  # noqa: E402
 from minigan.gans.dcgan import DCGAN  # noqa: E402
 from minigan.kernels import implementation  # noqa: E402
-from minigan.nn import BatchNorm2d, Conv2d, ConvTranspose2d  # noqa: E402
+from minigan.nn import LSTM, BatchNorm2d, Conv2d, ConvTranspose2d  # noqa: E402
 
 
 def minigan_threads(n=None) -> int:
@@ -74,6 +75,19 @@ def mg_dcgan(batch=64, seed=0):
     model = DCGAN(data_shape=(1, 28, 28), latent_dim=100, width=64, seed=seed)
     real = np.random.default_rng(seed).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
     return (lambda: model.train_step(real)), model, real
+
+
+def mg_lstm(batch=64, steps=32, inputs=64, hidden=256, seed=0):
+    """LSTM forward + backward through time, with upstream gradients on the outputs."""
+    lstm = LSTM(inputs, hidden, rng=np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, steps, inputs)).astype(np.float32)
+    dy = rng.standard_normal((batch, steps, hidden)).astype(np.float32)
+
+    def run():
+        (y, _), cache = lstm.forward(x)
+        lstm.backward(dy, cache)
+    return run
 
 
 # --- the same in PyTorch --------------------------------------------------------------------
@@ -118,6 +132,18 @@ def torch_dcgan(torch, batch=64, latent=100, width=64, seed=0):
         loss_g = bce(D(G(torch.randn(batch, latent))), ones)
         loss_g.backward()
         opt_g.step()
+    return run
+
+
+def torch_lstm(torch, batch=64, steps=32, inputs=64, hidden=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    lstm = torch.nn.LSTM(inputs, hidden, batch_first=True)
+    x = torch.randn(batch, steps, inputs, generator=g, requires_grad=True)
+    dy = torch.randn(batch, steps, hidden, generator=g)
+
+    def run():
+        y, _ = lstm(x)
+        y.backward(dy)
     return run
 
 
@@ -226,16 +252,17 @@ def run(args, threads):
         "bn": dict(desc="BatchNorm2d(128) train, x (64,128,14,14)", x=(64, 128, 14, 14),
                    mg=lambda: BatchNorm2d(128), pt=lambda: torch.nn.BatchNorm2d(128), flops=None),
         "dcgan": dict(desc="DCGAN train_step, 64 images 1x28x28", flops=None),
+        "lstm": dict(desc="LSTM 64->256, 32 steps, batch 64", flops=None),
     }
     results = {"threads": threads, "matmul_peak_gflops": peak, "workloads": {}}
     header = f"{'workload':<52} {'minigan ms':>10} {'torch ms':>9} {'ratio':>6} {'GFLOP/s':>8} {'% peak':>6}"
     print(header)
     print("-" * len(header))
     for name, w in workloads.items():
-        if name == "dcgan":
-            fns = {"minigan": mg_dcgan()[0]}
+        if name in ("dcgan", "lstm"):
+            fns = {"minigan": mg_dcgan()[0] if name == "dcgan" else mg_lstm()}
             if torch:
-                fns["torch"] = torch_dcgan(torch)
+                fns["torch"] = (torch_dcgan if name == "dcgan" else torch_lstm)(torch)
         else:
             fns = {"minigan": mg_layer(w["mg"](), w["x"])}
             if torch:
