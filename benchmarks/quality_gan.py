@@ -3,6 +3,7 @@
 
     python benchmarks/quality_gan.py                    # ring8, grid25, digits; seeds 0-4
     python benchmarks/quality_gan.py --model dcgan      # DCGAN on the digits
+    python benchmarks/quality_gan.py --model cgan       # conditional: + conditional accuracy
     python benchmarks/quality_gan.py --data ring8 --seeds 3 --steps 3000 --json out.json
 
 Each run is exactly ``minigan train MODEL --data DATA --steps STEPS --seed S`` (the same
@@ -32,7 +33,8 @@ KEYS = {
 def run(model_name, data, seed, steps):
     settings = preset(model_name, data)
     model = get_model_class(model_name)(**settings["model"], seed=seed)
-    task = make_task(data, batch_size=settings["batch_size"], seed=seed)
+    task = make_task(data, batch_size=settings["batch_size"], seed=seed,
+                     conditional=hasattr(model, "n_classes"))
     t0 = time.perf_counter()
     history = fit(model, task.batch, steps, None, evaluate=task.evaluate, progress=False)
     m = history["metrics"]
@@ -42,14 +44,16 @@ def run(model_name, data, seed, steps):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="gan", choices=["gan", "dcgan"])
+    p.add_argument("--model", default="gan", choices=["gan", "dcgan", "cgan", "cdcgan"])
     p.add_argument("--data", nargs="+", choices=list(KEYS),
                    help="default: ring8 grid25 digits for gan, digits for dcgan")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     p.add_argument("--steps", type=int, help="default: the CLI's default for each dataset")
     p.add_argument("--json", help="write all runs here")
     args = p.parse_args(argv)
-    args.data = args.data or (["digits"] if args.model == "dcgan" else ["ring8", "grid25", "digits"])
+    args.data = args.data or (["ring8", "grid25", "digits"] if args.model == "gan" else ["digits"])
+    if args.model in ("cgan", "cdcgan"):
+        KEYS["digits"] = KEYS["digits"] + ["conditional_accuracy", "real_accuracy"]
     results = {}
     if "digits" in args.data:
         from minigan.data import load_digits

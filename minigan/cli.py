@@ -34,6 +34,15 @@ PRESETS = {
         "digits": dict(model=dict(data_shape=(1, 8, 8), latent_dim=32, width=16),
                        batch_size=64, steps=3000),
     },
+    "cgan": {
+        "digits": dict(model=dict(data_shape=(1, 8, 8), latent_dim=32, hidden=256, depth=2,
+                                  g_output="tanh", conditioning="onehot", lr_g=5e-4, lr_d=5e-4),
+                       batch_size=64, steps=3000),
+    },
+    "cdcgan": {
+        "digits": dict(model=dict(data_shape=(1, 8, 8), latent_dim=32, width=16),
+                       batch_size=64, steps=2000),
+    },
 }
 DATASETS = ["ring8", "grid25", "digits"]
 
@@ -114,7 +123,7 @@ def _train(args):
         if not args.model:
             raise ValueError("train: name a model (e.g. `minigan train gan --data ring8`) or give --resume DIR")
         cls = get_model_class(args.model)
-        data = args.data or ("digits" if args.model == "dcgan" else "ring8")
+        data = args.data or ("ring8" if args.model == "gan" else "digits")
         settings = preset(args.model, data)
         seed = args.seed
         batch_size = args.batch_size or settings["batch_size"]
@@ -123,7 +132,8 @@ def _train(args):
             raise ValueError("--steps and --batch-size must be positive")
         out = args.out or os.path.join("runs", f"{args.model}-{data}")
         model = cls(**settings["model"], seed=seed)
-    task = make_task(data, batch_size=batch_size, seed=seed)
+    task = make_task(data, batch_size=batch_size, seed=seed,
+                     conditional=hasattr(model, "n_classes"))
     run_info = {"data": data, "seed": seed, "batch_size": batch_size, "steps": steps}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "run.json"), "w") as f:

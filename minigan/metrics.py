@@ -386,3 +386,55 @@ def format_image_quality(m: dict) -> str:
     """One line, e.g. ``FID 12.3 (real floor 1.9), precision 0.81, recall 0.62 (floor 0.93/0.95)``."""
     return (f"FID {m['fid']:.2f} (real floor {m['fid_floor']:.2f}), precision {m['precision']:.2f}, "
             f"recall {m['recall']:.2f} (floor {m['floor_precision']:.2f}/{m['floor_recall']:.2f})")
+
+
+# --- conditional generators: does a generated "7" classify as 7? ------------------------------
+__all__ += ["conditional_accuracy"]
+
+
+def conditional_accuracy(model, classifier=None, n_per_class: int = 100, seed: int = 0,
+                         real=None) -> dict:
+    """Conditional accuracy of a class-conditional generator, judged by an independent classifier.
+
+    For each class k, ``n_per_class`` samples are drawn asking for k
+    (``model.sample(n, labels=[k]*n, seed=...)``) and classified; the accuracy of class k is the
+    share classified as k. The reference is the classifier's accuracy on real held-out data: a
+    perfect conditional generator reaches about that, not 1.
+
+    Args:
+        model: has ``n_classes`` and ``sample(n, labels=..., seed=...)``.
+        classifier: fitted, with ``predict`` on (N, D) float64 rows; default
+            :func:`digits_classifier` (scikit-learn's, fitted on the real digits' train split).
+        n_per_class: samples per class, >= 1.
+        seed: of the samples' noise (class k uses seed + k).
+        real: (images, labels) of real held-out data; default the digits' test split.
+
+    Returns: ``per_class`` (K,) accuracies, ``accuracy`` (their mean), ``real_accuracy`` (the
+    classifier's accuracy on ``real``), ``n_per_class``.
+    """
+    if not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+        raise ValueError(f"conditional_accuracy: n_per_class must be a positive int, got {n_per_class!r}")
+    K = getattr(model, "n_classes", None)
+    if K is None:
+        raise ValueError(f"conditional_accuracy: {type(model).__name__} is not a conditional model "
+                         "(it has no n_classes)")
+    if classifier is None:
+        classifier = digits_classifier()
+    if real is None:
+        from .data.digits import load_digits
+        test = load_digits(split="test")
+        real = (test.images, test.labels)
+    x_real = np.asarray(to_numpy(real[0]), dtype=np.float64)
+    x_real = x_real.reshape(x_real.shape[0], -1)
+    y_real = np.asarray(to_numpy(real[1]))
+    real_accuracy = float(np.mean(classifier.predict(x_real) == y_real))
+    per_class = np.zeros(K)
+    for k in range(K):
+        x = np.asarray(to_numpy(model.sample(n_per_class, labels=np.full(n_per_class, k, np.int64),
+                                             seed=seed + k)), dtype=np.float64)
+        x = x.reshape(n_per_class, -1)
+        if not np.all(np.isfinite(x)):
+            raise ValueError("conditional_accuracy: samples contain NaN or inf")
+        per_class[k] = np.mean(classifier.predict(x) == k)
+    return {"per_class": per_class, "accuracy": float(per_class.mean()),
+            "real_accuracy": real_accuracy, "n_per_class": int(n_per_class)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .data import load_dataset, make_loader
 from .data.toy import GaussianMixture
-from .metrics import digits_metrics, image_quality, mode_metrics
+from .metrics import conditional_accuracy, digits_metrics, image_quality, mode_metrics
 
 N_EVAL_TOY = 2500        # samples scored on the toy mixtures, as in the VEEGAN/PacGAN tables
 
@@ -34,10 +34,11 @@ class ToyTask:
 class DigitsTask:
     """The GAN trains on the training split; the test split gives the real-data floor."""
 
-    def __init__(self, name, batch_size, seed):
+    def __init__(self, name, batch_size, seed, conditional=False):
         self.name = name
         self.train = load_dataset(name, split="train")
-        self.loader = make_loader(self.train, batch_size, seed)
+        self.conditional = conditional          # batches are (images, labels) for a cGAN
+        self.loader = make_loader(self.train, batch_size, seed, with_labels=conditional)
         self.seed = seed
 
     def batch(self, step):
@@ -55,18 +56,27 @@ class DigitsTask:
         q = image_quality(samples, self.train.images, test.images, digits_feature_net())
         out.update({k: q[k] for k in ("fid", "fid_floor", "precision", "recall",
                                       "floor_precision", "floor_recall")})
+        if self.conditional:       # does a requested 7 come out as a 7? (the same judge)
+            acc = conditional_accuracy(model, n_per_class=100, seed=self.seed + 12345)
+            out.update(conditional_accuracy=acc["accuracy"], real_accuracy=acc["real_accuracy"])
         return out
 
-    def save_samples(self, model, path, n=64, seed=None):
+    def save_samples(self, model, path, n=None, seed=None):
+        n = n or (100 if self.conditional else 64)      # a cGAN's grid: one row per class
         save_samples_for(model, self.name, path, n=n, seed=self.seed + 12345 if seed is None else seed)
 
 
 TASKS = {"ring8": ToyTask, "grid25": ToyTask, "digits": DigitsTask}
 
 
-def make_task(name, batch_size, seed):
+def make_task(name, batch_size, seed, conditional=False):
+    """The task of dataset ``name``; ``conditional``: batches carry labels (for a cGAN)."""
     if name not in TASKS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(TASKS)}")
+    if conditional:
+        if TASKS[name] is not DigitsTask:
+            raise ValueError(f"dataset {name!r} has no labels to condition on; use digits")
+        return DigitsTask(name, batch_size, seed, conditional=True)
     return TASKS[name](name, batch_size, seed)
 
 

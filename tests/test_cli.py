@@ -48,6 +48,14 @@ def test_dcgan_on_digits_and_resume(tmp_path):
     assert main(["sample", str(out), "--n", "9", "--out", str(tmp_path / "g.png")]) == 0
 
 
+def test_conditional_gan_reports_conditional_accuracy(tmp_path):
+    out = tmp_path / "cgan"
+    assert main(["train", "cgan", "--steps", "5", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["conditional_accuracy"] <= 1 and metrics["real_accuracy"] > 0.9
+    assert main(["sample", str(out), "--n", "20", "--out", str(tmp_path / "c.png")]) == 0
+
+
 def test_digits_and_sample(tmp_path):
     out = tmp_path / "digits"
     assert main(["train", "gan", "--data", "digits", "--steps", "20", "--out", str(out), "--quiet"]) == 0
@@ -59,7 +67,7 @@ def test_digits_and_sample(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "wgan-xyz", "--data", "ring8"], "unknown model 'wgan-xyz'; valid models: dcgan, gan"),
+    (["train", "wgan-xyz", "--data", "ring8"], "unknown model 'wgan-xyz'; valid models: cdcgan, cgan, dcgan, gan"),
     (["train", "dcgan", "--data", "ring8"], "model 'dcgan' has no settings for dataset 'ring8'; it trains on: digits"),
     (["train", "gan", "--data", "cifar"], "unknown dataset 'cifar'; valid datasets: ring8, grid25, digits"),
     (["train"], "name a model"),

@@ -1,8 +1,9 @@
 """GAN model families, one file each. ``MODELS`` maps the CLI's names to classes."""
 from .gan import GAN
 from .dcgan import DCGAN
+from .cgan import CGAN, CDCGAN
 
-MODELS = {"gan": GAN, "dcgan": DCGAN}
+MODELS = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "cdcgan": CDCGAN}
 
 
 def get_model_class(name: str):
@@ -12,4 +13,4 @@ def get_model_class(name: str):
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}") from None
 
 
-__all__ = ["GAN", "DCGAN", "MODELS", "get_model_class"]
+__all__ = ["GAN", "DCGAN", "CGAN", "CDCGAN", "MODELS", "get_model_class"]
