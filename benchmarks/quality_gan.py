@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from minigan.cli import preset
+from minigan.cli import batches_per_step, preset
 from minigan.gans import get_model_class
 from minigan.tasks import make_task
 from minigan.train import fit
@@ -36,7 +36,8 @@ def run(model_name, data, seed, steps):
     task = make_task(data, batch_size=settings["batch_size"], seed=seed,
                      conditional=hasattr(model, "n_classes"))
     t0 = time.perf_counter()
-    history = fit(model, task.batch, steps, None, evaluate=task.evaluate, progress=False)
+    history = fit(model, batches_per_step(task.batch, model.d_steps), steps, None,
+                  evaluate=task.evaluate, progress=False)
     m = history["metrics"]
     m["seconds"] = time.perf_counter() - t0
     return m
@@ -44,14 +45,15 @@ def run(model_name, data, seed, steps):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="gan", choices=["gan", "dcgan", "cgan", "cdcgan"])
+    p.add_argument("--model", default="gan", choices=["gan", "dcgan", "cgan", "cdcgan", "wgan", "wgan-gp"])
     p.add_argument("--data", nargs="+", choices=list(KEYS),
                    help="default: ring8 grid25 digits for gan, digits for dcgan")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     p.add_argument("--steps", type=int, help="default: the CLI's default for each dataset")
     p.add_argument("--json", help="write all runs here")
     args = p.parse_args(argv)
-    args.data = args.data or (["ring8", "grid25", "digits"] if args.model == "gan" else ["digits"])
+    args.data = args.data or {"gan": ["ring8", "grid25", "digits"], "wgan": ["ring8", "grid25"],
+                              "wgan-gp": ["ring8", "grid25"]}.get(args.model, ["digits"])
     if args.model in ("cgan", "cdcgan"):
         KEYS["digits"] = KEYS["digits"] + ["conditional_accuracy", "real_accuracy"]
     results = {}

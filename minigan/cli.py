@@ -43,6 +43,20 @@ PRESETS = {
         "digits": dict(model=dict(data_shape=(1, 8, 8), latent_dim=32, width=16),
                        batch_size=64, steps=2000),
     },
+    # Provisional: at 3000 steps both cover most modes but sharpen slowly (WGAN-GP's toy
+    # runs in the paper are ~100k steps); the stability chapter is where they get tuned.
+    "wgan": {
+        "ring8": dict(model=dict(data_shape=(2,), latent_dim=2, hidden=128, depth=3,
+                                 lr_g=5e-4, lr_d=5e-4), batch_size=128, steps=3000),
+        "grid25": dict(model=dict(data_shape=(2,), latent_dim=2, hidden=128, depth=3,
+                                  lr_g=5e-4, lr_d=5e-4), batch_size=128, steps=3000),
+    },
+    "wgan-gp": {
+        "ring8": dict(model=dict(data_shape=(2,), latent_dim=2, hidden=128, depth=3,
+                                 lr_g=2e-4, lr_d=2e-4), batch_size=128, steps=3000),
+        "grid25": dict(model=dict(data_shape=(2,), latent_dim=2, hidden=128, depth=3),
+                       batch_size=256, steps=3000),
+    },
 }
 DATASETS = ["ring8", "grid25", "digits"]
 
@@ -57,6 +71,15 @@ def preset(model: str, data: str) -> dict:
         raise ValueError(f"model {model!r} has no settings for dataset {data!r}; "
                          f"it trains on: {', '.join(PRESETS[model])}")
     return PRESETS[model][data]
+
+
+def batches_per_step(batch, k):
+    """What train_step takes at each step: one batch, or k of them (one per discriminator /
+    critic step, as Algorithm 1 samples a fresh minibatch for each). Batch i of step t is
+    batch t·k + i of the stream: still a pure function of the step, so resume stays exact."""
+    if k == 1:
+        return batch
+    return lambda step: [batch(step * k + i) for i in range(k)]
 
 
 def _parser():
@@ -151,7 +174,8 @@ def _train(args):
         os.makedirs(snapshots, exist_ok=True)
         task.save_samples(m, os.path.join(snapshots, f"step-{step:06d}.png"))
 
-    history = fit(model, task.batch, steps, out, resume=bool(args.resume), evaluate=task.evaluate,
+    history = fit(model, batches_per_step(task.batch, model.d_steps), steps, out,
+                  resume=bool(args.resume), evaluate=task.evaluate,
                   progress=not args.quiet, checkpoint_meta={"run": run_info},
                   on_sample=snapshot, sample_every=every)
     seconds = time.perf_counter() - t0

@@ -56,6 +56,25 @@ def test_conditional_gan_reports_conditional_accuracy(tmp_path):
     assert main(["sample", str(out), "--n", "20", "--out", str(tmp_path / "c.png")]) == 0
 
 
+def test_wgan_gp_takes_a_batch_per_critic_step_and_resumes_exactly(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "wgan-gp", "--data", "ring8", "--steps", "4", "--out", str(a), "--quiet"]) == 0
+    assert main(["train", "wgan-gp", "--data", "ring8", "--steps", "2", "--out", str(b), "--quiet"]) == 0
+    assert main(["train", "--resume", str(b), "--steps", "4", "--quiet"]) == 0
+    _, sa = read_checkpoint(a)
+    _, sb = read_checkpoint(b)
+    assert sa["opt_d.t"] == 4 * 5                       # n_critic = 5 critic steps per step
+    for k in sa:
+        assert np.array_equal(sa[k], sb[k]), k
+
+
+def test_batches_per_step():
+    from minigan.cli import batches_per_step
+    f = batches_per_step(lambda s: s, 3)
+    assert f(0) == [0, 1, 2] and f(2) == [6, 7, 8]
+    assert batches_per_step(abs, 1) is abs
+
+
 def test_digits_and_sample(tmp_path):
     out = tmp_path / "digits"
     assert main(["train", "gan", "--data", "digits", "--steps", "20", "--out", str(out), "--quiet"]) == 0
@@ -67,7 +86,7 @@ def test_digits_and_sample(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "wgan-xyz", "--data", "ring8"], "unknown model 'wgan-xyz'; valid models: cdcgan, cgan, dcgan, gan"),
+    (["train", "wgan-xyz", "--data", "ring8"], "unknown model 'wgan-xyz'; valid models: cdcgan, cgan, dcgan, gan, wgan, wgan-gp"),
     (["train", "dcgan", "--data", "ring8"], "model 'dcgan' has no settings for dataset 'ring8'; it trains on: digits"),
     (["train", "gan", "--data", "cifar"], "unknown dataset 'cifar'; valid datasets: ring8, grid25, digits"),
     (["train"], "name a model"),

@@ -2,8 +2,9 @@
 from .gan import GAN
 from .dcgan import DCGAN
 from .cgan import CGAN, CDCGAN
+from .wgan import WGAN, WGANGP
 
-MODELS = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "cdcgan": CDCGAN}
+MODELS = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "cdcgan": CDCGAN, "wgan": WGAN, "wgan-gp": WGANGP}
 
 
 def get_model_class(name: str):
@@ -13,4 +14,4 @@ def get_model_class(name: str):
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}") from None
 
 
-__all__ = ["GAN", "DCGAN", "CGAN", "CDCGAN", "MODELS", "get_model_class"]
+__all__ = ["GAN", "DCGAN", "CGAN", "CDCGAN", "WGAN", "WGANGP", "MODELS", "get_model_class"]
