@@ -89,7 +89,12 @@ class CGAN(GAN):
                      Tanh if g_output == "tanh" else None, rng=init, dtype=dtype)
         self.D = mlp([self.data_dim + self.code_dim] + [hidden] * depth + [1],
                      lambda: LeakyReLU(0.2), rng=init, dtype=dtype)
-        if conditioning == "embedding":
+        self._codes_and_optimizers(init, dtype, lr_g, lr_d, betas)
+
+    def _codes_and_optimizers(self, init, dtype, lr_g, lr_d, betas):
+        """The embedding tables (for conditioning="embedding": one for G, one for D) and the
+        two Adam optimisers, each over its network and its table."""
+        if self.conditioning == "embedding":
             self.G_embed = Embedding(self.n_classes, self.code_dim, rng=init, dtype=dtype)
             self.D_embed = Embedding(self.n_classes, self.code_dim, rng=init, dtype=dtype)
             self.opt_g = Adam([self.G, self.G_embed], lr=lr_g, betas=betas)
@@ -331,16 +336,7 @@ class CDCGAN(CGAN):
         init = backend.default_rng(seed)
         dcgan_init_(self.G, init)
         dcgan_init_(self.D, init)
-        if conditioning == "embedding":
-            self.G_embed = Embedding(self.n_classes, self.code_dim, rng=init, dtype=dtype)
-            self.D_embed = Embedding(self.n_classes, self.code_dim, rng=init, dtype=dtype)
-            self.opt_g = Adam([self.G, self.G_embed], lr=lr_g, betas=betas)
-            self.opt_d = Adam([self.D, self.D_embed], lr=lr_d, betas=betas)
-        else:
-            self.G_embed = self.D_embed = None
-            self.opt_g = Adam(self.G, lr=lr_g, betas=betas)
-            self.opt_d = Adam(self.D, lr=lr_d, betas=betas)
-        self.step = 0
+        self._codes_and_optimizers(init, dtype, lr_g, lr_d, betas)
 
     def prepare_batch(self, batch):
         """A real (images, labels) pair, checked: images (N, C, H, W), N >= 2 (batch norm),

@@ -11,7 +11,24 @@ from .jvp import check_tangent
 from .module import Module
 
 
-class Flatten(Module):
+class _Reshaping(Module):
+    """What every reshape shares: the cache is the input's shape, and the backward pass (and
+    the tangent pass, a reshape being linear) reshapes back."""
+
+    def backward(self, dy, cache):
+        return dy.reshape(cache)
+
+    def forward_jvp(self, x, x_dot):
+        """A reshape is linear: ẏ = ẋ reshaped like y."""
+        check_tangent(self, x, x_dot)
+        y, shape = self.forward(x)
+        return y, x_dot.reshape(y.shape), shape
+
+    def backward_jvp(self, dy, dy_dot, cache):
+        return dy.reshape(cache), dy_dot.reshape(cache)
+
+
+class Flatten(_Reshaping):
     """Flatten dimensions start_dim..end_dim into one, as torch.nn.Flatten (default: all but N).
 
     x: (N, C, H, W) -> y: (N, C·H·W) with the defaults.  Backward: dx = dy.reshape(x.shape).
@@ -31,23 +48,11 @@ class Flatten(Module):
         shape = x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:]
         return x.reshape(shape), x.shape
 
-    def backward(self, dy, cache):
-        return dy.reshape(cache)
-
-    def forward_jvp(self, x, x_dot):
-        """A reshape is linear: ẏ = ẋ reshaped like y."""
-        check_tangent(self, x, x_dot)
-        y, shape = self.forward(x)
-        return y, x_dot.reshape(y.shape), shape
-
-    def backward_jvp(self, dy, dy_dot, cache):
-        return dy.reshape(cache), dy_dot.reshape(cache)
-
     def __repr__(self):
         return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
 
 
-class Reshape(Module):
+class Reshape(_Reshaping):
     """Reshape every sample to ``shape``, keeping the batch dimension: (N, ...) -> (N, *shape).
 
     E.g. a generator's Linear output (N, 128·7·7) -> Reshape(128, 7, 7) -> (N, 128, 7, 7).
@@ -72,18 +77,6 @@ class Reshape(Module):
                              f"({per_sample} values per sample) to (N, "
                              f"{', '.join(map(str, self.shape))})")
         return x.reshape((x.shape[0],) + self.shape), x.shape
-
-    def backward(self, dy, cache):
-        return dy.reshape(cache)
-
-    def forward_jvp(self, x, x_dot):
-        """A reshape is linear: ẏ = ẋ reshaped like y."""
-        check_tangent(self, x, x_dot)
-        y, shape = self.forward(x)
-        return y, x_dot.reshape(y.shape), shape
-
-    def backward_jvp(self, dy, dy_dot, cache):
-        return dy.reshape(cache), dy_dot.reshape(cache)
 
     def __repr__(self):
         return f"Reshape{self.shape}"
