@@ -64,7 +64,10 @@ def gpu_available() -> bool:
 
 
 def use(backend: str) -> None:
-    """Select the array module for new arrays: ``"numpy"`` (default) or ``"cupy"``."""
+    """Select the array module for new arrays: ``"numpy"`` (default) or ``"cupy"``.
+
+    The global generator is re-created on the new backend, seeded 0: call :func:`seed`
+    afterwards for another seed."""
     global xp, name
     if backend == "numpy":
         xp, name = np, "numpy"
