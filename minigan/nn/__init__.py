@@ -7,6 +7,8 @@ from .pool import MaxPool2d, AvgPool2d, Upsample
 from .reshape import Flatten, Reshape
 from .recurrent import LSTMCell, LSTM, GRU
 from .embedding import Embedding
+from .spectral import SpectralNorm, spectral_norm, power_iteration
+from .minibatch import MinibatchDiscrimination
 from .clip import clip_grad_norm
 from .losses import bce_with_logits, mse, softmax_cross_entropy, softmax, log_softmax
 
@@ -14,4 +16,5 @@ __all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus
            "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
            "MaxPool2d", "AvgPool2d", "Upsample", "Flatten", "Reshape",
            "LSTMCell", "LSTM", "GRU", "Embedding", "clip_grad_norm",
+           "SpectralNorm", "spectral_norm", "power_iteration", "MinibatchDiscrimination",
            "sigmoid", "bce_with_logits", "mse", "softmax_cross_entropy", "softmax", "log_softmax"]
