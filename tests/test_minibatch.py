@@ -229,3 +229,17 @@ def test_gpu_matches_cpu(rng):   # pragma: no cover - needs a GPU
     np.testing.assert_allclose(cupy.asnumpy(yg), y, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(cupy.asnumpy(dxg), dx, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(cupy.asnumpy(layer.grads["T"]), dT, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("N,A,B,C", CASES)
+def test_averaged_variant_gradcheck_and_scale(N, A, B, C, rng):
+    """average=True: o is the mean over the other samples, o_sum / (N − 1), in [0, 1]."""
+    summed = make(rng, A, B, C)
+    mean = MinibatchDiscrimination(A, B, C, dtype="float64", average=True)
+    mean.params["T"][...] = summed.params["T"]
+    x = rng.standard_normal((N, A))
+    y_sum, y_mean = summed.forward(x)[0], mean.forward(x)[0]
+    np.testing.assert_allclose(y_mean[:, A:], y_sum[:, A:] / max(N - 1, 1), rtol=1e-12)
+    assert np.all((y_mean[:, A:] >= 0) & (y_mean[:, A:] <= 1))
+    report = check_layer(mean, x, rng.standard_normal((N, A + B)))
+    assert max(report.values()) < TOL, report

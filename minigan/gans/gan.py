@@ -63,7 +63,7 @@ def toolbox_discriminator(in_dim, hidden, depth, minibatch_kernels=0, minibatch_
     if minibatch_kernels:
         from ..nn import MinibatchDiscrimination
         layers.append(MinibatchDiscrimination(width, minibatch_kernels, minibatch_dim, rng=rng,
-                                              dtype=dtype))
+                                              dtype=dtype, average=True))
         width += minibatch_kernels
     layers.append(Linear(width, 1, rng=rng, dtype=dtype))
     if spectral_norm:
@@ -102,7 +102,9 @@ class GAN:
       layer (Salimans et al. 2016) instead of fooling D directly.
     - minibatch_kernels B (and minibatch_dim C): a minibatch-discrimination layer before D's
       output (Salimans et al. 2016): D sees how close each sample is to the rest of its
-      batch, so a batch of near-identical fakes is easy to spot.
+      batch, so a batch of near-identical fakes is easy to spot. Its features are averaged
+      over the batch rather than summed (``average=True``), so that their scale does not
+      grow with the batch size.
     - spectral_norm: every linear layer of D divides its weight by its largest singular
       value, estimated by power iteration (Miyato et al. 2018): D is 1-Lipschitz per layer.
     - pack m: PacGAN (Lin et al. 2018): D judges m samples at once, concatenated, all real or

@@ -17,6 +17,12 @@ j = i is left out of the sum: c[i,i,b] = exp(0) = 1 whatever x is, so including 
 add the constant 1 to every o (the authors' code leaves it out too, by adding 1e6 to L1[i,i]).
 A batch of one has o = 0: nothing to compare with.
 
+``average=True`` divides o by N − 1 (the mean of c over the other samples instead of the sum):
+o then lies in [0, 1] whatever the batch size. With the sum, a batch of 512 near-identical
+samples gives features near 511, which can saturate the logit after them at initialisation
+(σ(s) rounds to 1 in float32 beyond s ≈ 17, and the generator's gradient vanishes). The
+backward pass is the same with do scaled by 1/(N − 1).
+
 Backward, from dy: (N, A + B) (each line differentiates the forward line with the same name):
 
     dx_direct = dy[:, :A],   do = dy[:, A:]                               (N, A), (N, B)
@@ -64,7 +70,7 @@ class MinibatchDiscrimination(Module):
     """
 
     def __init__(self, in_features: int, n_kernels: int = 16, kernel_dim: int = 4, rng=None,
-                 dtype="float32", init_std: float = 0.05):
+                 dtype="float32", init_std: float = 0.05, average: bool = False):
         super().__init__()
         for name, v in (("in_features", in_features), ("n_kernels", n_kernels),
                         ("kernel_dim", kernel_dim)):
@@ -75,6 +81,7 @@ class MinibatchDiscrimination(Module):
             raise ValueError(f"MinibatchDiscrimination: init_std must be positive, got "
                              f"{init_std!r}")
         self.in_features, self.n_kernels, self.kernel_dim = in_features, n_kernels, kernel_dim
+        self.average = bool(average)
         rng = rng if rng is not None else backend.rng()
         T = rng.standard_normal((in_features, n_kernels * kernel_dim)) * init_std
         self.params["T"] = T.astype(dtype)
@@ -96,7 +103,7 @@ class MinibatchDiscrimination(Module):
         c = xp.exp(-L1)                                              # (N, N, B)
         i = xp.arange(N)
         c[i, i, :] = 0                                               # leave j = i out
-        o = c.sum(axis=1)                                            # (N, B)
+        o = c.sum(axis=1) * self._scale(N)                           # (N, B)
         y = xp.concatenate([x, o], axis=1)                           # (N, A + B)
         return y, (x, M, c)
 
@@ -104,7 +111,7 @@ class MinibatchDiscrimination(Module):
         x, M, c = cache                                              # c[i,i] = 0 already
         A, N = self.in_features, x.shape[0]
         T = self.params["T"]
-        do = dy[:, A:]                                               # (N, B)
+        do = dy[:, A:] * self._scale(N)                              # (N, B)
         w = -c * (do[:, None, :] + do[None, :, :])                   # (N, N, B), 0 at j = i
         S = self._differences(M)                                     # (N, N, B, C)
         xp = get_array_module(S)
@@ -114,6 +121,10 @@ class MinibatchDiscrimination(Module):
         del S
         self.grads["T"] += x.T @ dM                                  # dT = xᵀ dM
         return dy[:, :A] + dM @ T.T                                  # dx = dy_x + dM Tᵀ
+
+    def _scale(self, N):
+        """1, or 1/(N − 1) with average=True (a batch of one has o = 0 either way)."""
+        return 1.0 / (N - 1) if self.average and N > 1 else 1.0
 
     def forward_jvp(self, x, x_dot):
         """Not supported, on purpose: see the error message."""
@@ -135,4 +146,4 @@ class MinibatchDiscrimination(Module):
 
     def __repr__(self):
         return (f"MinibatchDiscrimination({self.in_features}, n_kernels={self.n_kernels}, "
-                f"kernel_dim={self.kernel_dim})")
+                f"kernel_dim={self.kernel_dim}{', average=True' if self.average else ''})")
