@@ -44,18 +44,18 @@ PRESETS = {
                        batch_size=64, steps=2000),
     },
     # The Wasserstein toy settings of chapter 7 (MLPs of three hidden layers of 64, z in R²,
-    # batch 128, n_critic 5). WGAN: the paper's clipping c = 0.01 with RMSprop 5e-4. WGAN-GP:
+    # batch 128, n_critic 5, 3000 steps). WGAN: the paper's clipping c = 0.01 with RMSprop 5e-4. WGAN-GP:
     # Adam (0.5, 0.9) at 5e-4 and λ = 1: at the paper's λ = 10 (tuned for images) the toy
     # critics held only a few modes in runs of this length; the paper itself used λ = 0.1
     # for its toy data.
     "wgan": {
         data: dict(model=dict(data_shape=(2,), latent_dim=2, hidden=64, depth=3, clip=0.01,
-                              lr_g=5e-4, lr_d=5e-4), batch_size=128, steps=5000)
+                              lr_g=5e-4, lr_d=5e-4), batch_size=128, steps=3000)
         for data in ("ring8", "grid25")
     },
     "wgan-gp": {
         data: dict(model=dict(data_shape=(2,), latent_dim=2, hidden=64, depth=3, lam=1.0,
-                              lr_g=5e-4, lr_d=5e-4, betas=(0.5, 0.9)), batch_size=128, steps=5000)
+                              lr_g=5e-4, lr_d=5e-4, betas=(0.5, 0.9)), batch_size=128, steps=3000)
         for data in ("ring8", "grid25")
     },
 }

@@ -158,9 +158,7 @@ def fit(model, batch_fn, steps, out=None, *, checkpoint_every=None, log_every=No
                 raise TrainingDiverged(f"{', '.join(bad)} became {logs[bad[0]]} at step {step}; "
                                        f"training stopped and {last}. Try a lower learning rate.")
             if model.step % log_every == 0 or model.step == steps:
-                history["step"].append(model.step)
-                for k, v in logs.items():
-                    history.setdefault(k, []).append(float(v))
+                _append_logs(history, model.step, logs)
             if on_sample is not None and sample_every and model.step % sample_every == 0:
                 on_sample(model, model.step)
             if ckpt and (model.step % checkpoint_every == 0 or model.step == steps):
@@ -190,6 +188,18 @@ def _jsonable(v):
     if isinstance(v, np.ndarray):
         return v.tolist()
     raise TypeError(f"not JSON-serialisable: {type(v).__name__}")
+
+
+def _append_logs(history, step, logs):
+    """One row of the history: every list stays as long as ``step``. A key that a model logs
+    only in some phases (say, a discriminator loss only after pretraining) is NaN elsewhere."""
+    history["step"].append(step)
+    n = len(history["step"])
+    for k, v in logs.items():
+        history.setdefault(k, [math.nan] * (n - 1)).append(float(v))
+    for k, v in history.items():
+        if len(v) < n:
+            v.append(math.nan)
 
 
 def _read_history(out, upto_step):

@@ -123,3 +123,22 @@ def test_progress_lines_without_a_terminal(tmp_path, capsys):
     fit(make(), batches(), 20, None, progress=True)
     err = capsys.readouterr().err
     assert "20/20" in err and "loss_d=" in err
+
+
+class Phased(GAN):
+    """A model whose logged keys change between phases (as SeqGAN's pretraining does)."""
+
+    def train_step(self, batch):
+        logs = super().train_step(batch)
+        return {"loss_d": logs["loss_d"]} if self.step <= 12 else {"loss_g": logs["loss_g"]}
+
+
+def test_history_of_a_model_whose_logged_keys_change_resumes(tmp_path):
+    model = Phased(data_shape=(2,), latent_dim=2, hidden=16, depth=2, seed=7)
+    fit(model, batches(), 20, tmp_path, checkpoint_every=5, log_every=5, progress=False)
+    again = Phased(data_shape=(2,), latent_dim=2, hidden=16, depth=2, seed=7)
+    fit(again, batches(), 30, tmp_path, checkpoint_every=5, log_every=5, resume=True, progress=False)
+    h = json.loads((tmp_path / "history.json").read_text())
+    assert h["step"] == [5, 10, 15, 20, 25, 30]
+    assert np.isfinite(h["loss_d"][:2]).all() and np.isnan(h["loss_d"][2:]).all()
+    assert np.isnan(h["loss_g"][:2]).all() and np.isfinite(h["loss_g"][2:]).all()
