@@ -95,7 +95,11 @@ def summarise(runs, rows, datasets):
             kl = np.array([r["reverse_kl"] for r in rs], float)
             out[row, data] = dict(seeds=len(rs), n_modes=rs[0]["n_modes"],
                                   modes=(modes.mean(), modes.std()), hq=(hq.mean(), hq.std()),
-                                  kl=(float(np.mean(kl)), float(np.std(kl))),
+                                  kl=(float(np.mean(kl[np.isfinite(kl)])) if np.isfinite(kl).any()
+                                      else float("nan"),
+                                      float(np.std(kl[np.isfinite(kl)])) if np.isfinite(kl).any()
+                                      else float("nan")),
+                                  kl_undefined=int((~np.isfinite(kl)).sum()),
                                   worst_modes=int(modes.min()), worst_hq=float(hq.min()),
                                   all_modes_every_seed=bool(modes.min() == rs[0]["n_modes"]),
                                   seconds=float(np.mean([r["seconds"] for r in rs])))
@@ -113,7 +117,9 @@ def markdown(summary, rows, datasets):
             if s is None:
                 cells += ["–"] * 5
                 continue
-            kl = "inf" if not np.isfinite(s["kl"][0]) else f"{s['kl'][0]:.2f}"
+            kl = "–" if not np.isfinite(s["kl"][0]) else f"{s['kl'][0]:.2f}"
+            if s["kl_undefined"]:      # no high-quality sample at all: q is undefined
+                kl += f" ({s['kl_undefined']} seeds without a high-quality sample)"
             cells += [f"{s['modes'][0]:.1f} ± {s['modes'][1]:.1f} / {s['n_modes']}",
                       f"{s['hq'][0]:.1f} ± {s['hq'][1]:.1f}", kl,
                       f"{s['worst_modes']} modes, {s['worst_hq']:.1f} %",
@@ -127,6 +133,8 @@ def main(argv=None):
     p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
     p.add_argument("--data", nargs="+", choices=DATASETS, default=DATASETS)
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="start at this seed (to add seeds to a table later, with --merge)")
     p.add_argument("--jobs", type=int, default=2, help="processes (default 2: one per core)")
     p.add_argument("--quick", action="store_true", help="2 seeds, a tenth of the steps (a smoke run)")
     p.add_argument("--json", help="write every run and the summary here")
@@ -147,7 +155,8 @@ def main(argv=None):
         for d in args.data:
             model, kw, batch, steps = settings(row, d)
             print(f"# {row} on {d}: {model}, batch {batch}, {steps} steps, {kw}", flush=True)
-    jobs = [(row, d, s, scale) for row in args.rows for d in args.data for s in range(seeds)]
+    jobs = [(row, d, s, scale) for row in args.rows for d in args.data
+            for s in range(args.first_seed, args.first_seed + seeds)]
     runs = []
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
