@@ -1,8 +1,8 @@
 """Embedding: a lookup table of learned vectors, as torch.nn.Embedding.
 
 Shape letters: V number of embeddings (vocabulary), D embedding dimension; indices of any
-shape (...). The derivation is in chapter 9 (sequences; the notebook is not yet
-written): y[...] = W[idx[...]] is a linear map of W (a product with one-hot rows), so
+shape (...). The derivation is in chapter 6 (notebooks/06_conditional_gan.ipynb,
+the label embedding): y[...] = W[idx[...]] is a linear map of W (a product with one-hot rows), so
 
     dW[v] += Σ_{positions p with idx[p] = v} dy[p]
 

@@ -5,8 +5,8 @@ shapes, gate orders and initialisation follow torch.nn: weights ``weight_ih`` (G
 ``weight_hh`` (GH, H), biases ``bias_ih``, ``bias_hh`` (GH,), with G = 4 gates (i, f, g, o) for
 the LSTM and G = 3 (r, z, n) for the GRU, suffixed ``_l{k}`` for layer k of a stack; every
 parameter ~ U(−1/√H, 1/√H). As in :class:`~minigan.nn.Linear`, ``a = x Wᵀ + b`` (row vectors).
-The derivations are in chapter 9 (sequences; the notebook is not yet written); the
-docstrings give the lines that matter.
+The derivations are in chapter 9 (notebooks/09_lstm_by_hand.ipynb); the docstrings give
+the lines that matter.
 
 Backpropagation through time (BPTT), said once for both layers. Unrolled over T steps a
 recurrent layer is a deep network whose T copies share one set of weights::
