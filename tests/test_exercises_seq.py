@@ -1,0 +1,238 @@
+"""The checks of chapter 10's exercises accept correct answers and reject plausible wrong ones,
+each with the hint that names the mistake."""
+import numpy as np
+import pytest
+
+from minigan import exercises_seq as ex
+from minigan.data.sines import wasserstein_1d as library_w1
+from minigan.exercises import ExerciseError
+
+
+# --- 10.1: correct answers, written as a learner would --------------------------------------
+
+def rollout_rewards(y, score, complete, n_rollouts, *, mistake=None):
+    """Learner-style Q; ``mistake`` switches on one known error (for WRONG)."""
+    B, T = y.shape
+    Q = np.zeros((B, T))
+    for t in range(1, T):
+        prefix = {"prefix_short": y[:, :t - 1], "prefix_long": y[:, :t + 1]}.get(mistake, y[:, :t])
+        scores = score(complete(prefix, n_rollouts))
+        if mistake == "axis_tile":
+            q = scores.reshape(n_rollouts, B).mean(axis=0)
+        elif mistake == "axis_rollouts":
+            q = scores.reshape(B, n_rollouts).mean(axis=0)
+        elif mistake == "one_rollout":
+            q = scores.reshape(B, n_rollouts)[:, 0]
+        elif mistake == "unshaped":
+            q = scores.mean()
+        else:
+            q = scores.reshape(B, n_rollouts).mean(axis=1)
+        Q[:, t if mistake == "column_shift" else t - 1] = q
+    if mistake == "last_rollout":
+        Q[:, T - 1] = score(complete(y[:, :T - 1], n_rollouts)).reshape(B, n_rollouts).mean(1)
+    elif mistake != "no_last":
+        Q[:, T - 1] = score(y)
+    if mistake == "final_everywhere":
+        Q = np.repeat(score(y)[:, None], T, axis=1)
+    if mistake == "drop_last_column":
+        Q = Q[:, :-1]
+    return Q
+
+
+def rollout_rewards_all_at_once(y, score, complete, n_rollouts):
+    """Another right form: every prefix's completions scored in one call, the last column from
+    a 'completion' of the full sequence (which is the sequence itself)."""
+    B, T = y.shape
+    blocks = [complete(y[:, :t], n_rollouts) for t in range(1, T)] + [y]
+    s = score(np.concatenate(blocks))
+    Q = np.empty((B, T))
+    for t in range(T - 1):
+        Q[:, t] = s[t * B * n_rollouts:(t + 1) * B * n_rollouts].reshape(B, n_rollouts).mean(1)
+    Q[:, T - 1] = s[(T - 1) * B * n_rollouts:]
+    return Q
+
+
+def rollout_rewards_looped(y, score, complete, n_rollouts):
+    """Another right form: one sequence at a time."""
+    B, T = y.shape
+    Q = np.empty((B, T))
+    for b in range(B):
+        for t in range(1, T):
+            Q[b, t - 1] = np.mean(score(complete(y[b:b + 1, :t], n_rollouts)))
+        Q[b, T - 1] = score(y[b:b + 1])[0]
+    return Q
+
+
+# --- 10.2 --------------------------------------------------------------------------------------
+
+def wasserstein_1d(u, v, *, mistake=None):
+    """Learner-style W1 through the empirical CDFs (works for any sizes)."""
+    if mistake in ("unsorted", "squared", "w2", "abs_outside", "sum", "pair_sorted"):
+        su, sv = (u, v) if mistake == "unsorted" else (np.sort(u), np.sort(v))
+        d = su - sv                      # raises for different sizes
+        return {"unsorted": np.mean(np.abs(d)), "squared": np.mean(d ** 2),
+                "w2": np.sqrt(np.mean(d ** 2)), "abs_outside": abs(np.mean(d)),
+                "sum": np.sum(np.abs(d)), "pair_sorted": np.mean(np.abs(d))}[mistake]
+    if mistake == "truncate":
+        k = min(len(u), len(v))
+        return np.mean(np.abs(np.sort(u)[:k] - np.sort(v)[:k]))
+    if mistake == "means":
+        return abs(np.mean(u) - np.mean(v))
+    if mistake == "in_place":
+        u.sort()
+        v.sort()
+    z = np.sort(np.concatenate([u, v]))
+    Fu = np.searchsorted(np.sort(u), z[:-1], side="right") / len(u)
+    Fv = np.searchsorted(np.sort(v), z[:-1], side="right") / len(v)
+    return float(np.sum(np.abs(Fu - Fv) * np.diff(z)))
+
+
+def wasserstein_1d_quantiles(u, v):
+    """Another right form: the integral of |F_u⁻¹(q) − F_v⁻¹(q)| over q, on the merged steps."""
+    su, sv = np.sort(u), np.sort(v)
+    n, m = len(su), len(sv)
+    qs = np.union1d(np.arange(1, n + 1) / n, np.arange(1, m + 1) / m)
+    lo = np.concatenate([[0.0], qs[:-1]])
+    mid = 0.5 * (lo + qs)
+    iu = np.minimum((mid * n).astype(int), n - 1)
+    iv = np.minimum((mid * m).astype(int), m - 1)
+    return float(np.sum(np.abs(su[iu] - sv[iv]) * (qs - lo)))
+
+
+def test_library_w1_against_a_brute_force_for_equal_sizes():
+    rng = np.random.default_rng(3)
+    u, v = rng.normal(size=20), rng.normal(1, 2, size=20)
+    assert abs(library_w1(u, v) - np.mean(np.abs(np.sort(u) - np.sort(v)))) < 1e-12
+    u2 = rng.normal(size=7)
+    assert abs(library_w1(u2, v) - wasserstein_1d_quantiles(u2, v)) < 1e-12
+
+
+CORRECT = [
+    (ex.check_rollout_rewards, rollout_rewards),
+    (ex.check_rollout_rewards, rollout_rewards_all_at_once),
+    (ex.check_rollout_rewards, rollout_rewards_looped),
+    (ex.check_wasserstein_1d, wasserstein_1d),
+    (ex.check_wasserstein_1d, wasserstein_1d_quantiles),
+]
+
+
+@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
+def test_check_accepts_correct_answer(check, fn, capsys):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith("\u2713 " + fn.__name__ + " passed")
+    assert out.count("\n") == 1
+
+
+def test_every_check_is_covered():
+    assert {c.__name__ for c, _ in CORRECT} == set(ex.__all__)
+
+
+@pytest.mark.parametrize("check", [ex.check_rollout_rewards, ex.check_wasserstein_1d])
+def test_not_implemented_propagates_unchanged(check):
+    def stub(*args):
+        raise NotImplementedError("Exercise 10.9")
+    with pytest.raises(NotImplementedError, match="Exercise 10.9") as info:
+        check(stub)
+    assert not isinstance(info.value, ExerciseError)
+
+
+def test_the_completer_keeps_the_prefix_and_is_deterministic():
+    c = ex._Completer(V=5, T=6, salt=0)
+    prefix = np.array([[1, 2], [3, 4]])
+    a, b = c(prefix, 3), c(prefix, 3)
+    assert a.shape == (6, 6) and np.array_equal(a, b)
+    assert np.array_equal(a[:3, :2], np.repeat(prefix[:1], 3, axis=0))
+    assert np.array_equal(a[3:, :2], np.repeat(prefix[1:], 3, axis=0))
+    assert len({tuple(r) for r in a[:3]}) > 1, "the rollouts of one prefix must differ"
+
+
+def test_every_known_rollout_mistake_differs_from_the_answer():
+    rng = np.random.default_rng(0)
+    B, T, V, n = 4, 6, 5, 4
+    y = rng.integers(0, V, (B, T))
+    score, complete = ex._Scorer(rng, V, T), ex._Completer(V, T, 0)
+    right = ex._rollout_reference(y, score, complete, n)
+    for m in ex._ROLLOUT_HINTS:
+        wrong = ex._rollout_reference(y, score, complete, n, m)
+        assert wrong is not None and not np.allclose(wrong, right), m
+
+
+# --- wrong answers, with the hint each must produce ----------------------------------------
+
+def _rr(m):
+    def f(y, score, complete, n_rollouts):
+        return rollout_rewards(y, score, complete, n_rollouts, mistake=m)
+    return f
+
+
+def _w1(m):
+    def f(u, v):
+        return wasserstein_1d(u, v, mistake=m)
+    return f
+
+
+def _writes_into_y(y, score, complete, n_rollouts):
+    Q = rollout_rewards(y, score, complete, n_rollouts)
+    y[:, -1] = 0
+    return Q
+
+
+WRONG = {
+    # 10.1
+    "rollouts: prefix without y_t": (ex.check_rollout_rewards, _rr("prefix_short"), r"INCLUDING"),
+    "rollouts: prefix with y_(t+1)": (ex.check_rollout_rewards, _rr("prefix_long"), r"y\[:, :t \+ 1\]"),
+    "rollouts: column shifted": (ex.check_rollout_rewards, _rr("column_shift"), r"column t − 1"),
+    "rollouts: last column left empty": (ex.check_rollout_rewards, _rr("no_last"), r"last column"),
+    "rollouts: rollouts at t = T": (ex.check_rollout_rewards, _rr("last_rollout"),
+                                    r"already complete"),
+    "rollouts: np.tile order assumed": (ex.check_rollout_rewards, _rr("axis_tile"),
+                                        r"np\.repeat's order"),
+    "rollouts: mean over the sequences": (ex.check_rollout_rewards, _rr("axis_rollouts"),
+                                          r"wrong axis"),
+    "rollouts: one rollout only": (ex.check_rollout_rewards, _rr("one_rollout"), r"MEAN"),
+    "rollouts: D(y) everywhere": (ex.check_rollout_rewards, _rr("final_everywhere"),
+                                  r"rewards-to-go"),
+    "rollouts: one mean for the whole batch": (ex.check_rollout_rewards, _rr("unshaped"),
+                                               r"relative error"),
+    "rollouts: T − 1 columns": (ex.check_rollout_rewards, _rr("drop_last_column"),
+                                r"all T columns"),
+    "rollouts: writes into y": (ex.check_rollout_rewards, _writes_into_y,
+                                r"changed its argument `y`"),
+    "rollouts: returns None": (ex.check_rollout_rewards, lambda *a: None, r"forget a `return`"),
+    # 10.2
+    "w1: unsorted": (ex.check_wasserstein_1d, _w1("unsorted"), r"sort both samples first"),
+    "w1: squared": (ex.check_wasserstein_1d, _w1("squared"), r"W2²"),
+    "w1: W2": (ex.check_wasserstein_1d, _w1("w2"), r"that is W2"),
+    "w1: abs outside the mean": (ex.check_wasserstein_1d, _w1("abs_outside"),
+                                 r"absolute value of each difference|lower bound"),
+    "w1: sum": (ex.check_wasserstein_1d, _w1("sum"), r"a mean, not a sum"),
+    "w1: different sizes not handled": (ex.check_wasserstein_1d, _w1("pair_sorted"),
+                                        r"raised ValueError(.|\n)*different sizes"),
+    "w1: truncated to the shorter sample": (ex.check_wasserstein_1d, _w1("truncate"),
+                                            r"cutting the longer sample"),
+    "w1: difference of the means": (ex.check_wasserstein_1d, _w1("means"), r"lower bound"),
+    "w1: sorts in place": (ex.check_wasserstein_1d, _w1("in_place"), r"changed its argument `u`"),
+    "w1: returns an array": (ex.check_wasserstein_1d,
+                             lambda u, v: np.abs(np.sort(u) - np.sort(v)), r"one number"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_check_rejects_wrong_answer_with_hint(name):
+    check, fn, hint = WRONG[name]
+    with np.errstate(all="ignore"):
+        with pytest.raises(ExerciseError, match=hint):
+            check(fn)
+
+
+@pytest.mark.parametrize("mistake", list(ex._ROLLOUT_HINTS))
+def test_rollout_check_names_every_known_mistake(mistake):
+    def fn(y, score, complete, n_rollouts):
+        Q = ex._rollout_reference(y, score, complete, n_rollouts, mistake)
+        if Q is None:            # this mistake needs B = n: elsewhere, answer right
+            Q = ex._rollout_reference(y, score, complete, n_rollouts)
+        return Q
+    with pytest.raises(ExerciseError) as info:
+        ex.check_rollout_rewards(fn)
+    assert ex._ROLLOUT_HINTS[mistake] in str(info.value)
