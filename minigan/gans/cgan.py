@@ -59,6 +59,8 @@ class CGAN(GAN):
     name = "cgan"
     blas_threads = 1
 
+    parts = GAN.parts + ("G_embed", "D_embed")      # the label embeddings (None for one-hot)
+
     def __init__(self, data_shape=(1, 8, 8), n_classes=10, conditioning="onehot", embed_dim=10,
                  latent_dim=32, hidden=256, depth=2, g_output="tanh", loss="nonsaturating",
                  d_steps=1, lr_g=5e-4, lr_d=5e-4, betas=(0.5, 0.999), seed=0, dtype="float32"):
@@ -271,19 +273,6 @@ class CGAN(GAN):
         x, _ = self.generate(self.noise(n, rng), backend.asarray(to_numpy(labels).astype(np.int64)))
         self.G.train(was)
         return to_numpy(x).reshape((n,) + self.data_shape)
-
-    def state_dict(self) -> dict:
-        out = super().state_dict()
-        for prefix, emb in (("G_embed.", self.G_embed), ("D_embed.", self.D_embed)):
-            if emb is not None:
-                out.update(emb.state_dict(prefix))
-        return out
-
-    def load_state_dict(self, state: dict):
-        super().load_state_dict(state)
-        for prefix, emb in (("G_embed.", self.G_embed), ("D_embed.", self.D_embed)):
-            if emb is not None:
-                emb.load_state_dict(state, prefix)
 
 
 class CDCGAN(CGAN):

@@ -82,7 +82,32 @@ def step_rng(seed: int, step: int, stream: int = 0):
     return backend.default_rng(int(np.random.SeedSequence([seed, step, stream]).generate_state(1)[0]))
 
 
-class GAN:
+class Checkpointed:
+    """A model's checkpoint: the step count and the state of each of its ``parts`` (networks
+    and optimisers, by attribute name), each under the prefix "<part>." (a part that is None
+    is skipped). One place for every model, so that a resumed run restores everything."""
+
+    parts = ("G", "D", "opt_g", "opt_d")
+
+    def state_dict(self) -> dict:
+        out = {"step": np.asarray(self.step)}
+        for part in self.parts:
+            obj = getattr(self, part)
+            if obj is not None:
+                out.update({f"{part}.{k}": v for k, v in obj.state_dict().items()})
+        return out
+
+    def load_state_dict(self, state: dict):
+        for part in self.parts:
+            obj = getattr(self, part)
+            if obj is not None:
+                prefix = part + "."
+                obj.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                     if k.startswith(prefix)})
+        self.step = int(state["step"])
+
+
+class GAN(Checkpointed):
     """MLP GAN, with the stability toolbox as switches (all off by default).
 
     data_shape: shape of one example, e.g. (2,) for toy points or (1, 8, 8) for digits.
@@ -288,18 +313,3 @@ class GAN:
         x, _ = self.G.forward(self.noise(n, rng))
         self.G.train(was)
         return to_numpy(x).reshape((n,) + self.data_shape)
-
-    def state_dict(self) -> dict:
-        out = {"step": np.asarray(self.step)}
-        for prefix, obj in (("G.", self.G), ("D.", self.D), ("opt_g.", self.opt_g), ("opt_d.", self.opt_d)):
-            out.update({prefix + k: v for k, v in obj.state_dict().items()})
-        return out
-
-    def load_state_dict(self, state: dict):
-        def sub(prefix):
-            return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        self.G.load_state_dict(sub("G."))
-        self.D.load_state_dict(sub("D."))
-        self.opt_g.load_state_dict(sub("opt_g."))
-        self.opt_d.load_state_dict(sub("opt_d."))
-        self.step = int(state["step"])

@@ -49,7 +49,7 @@ from .. import backend
 from ..backend import get_array_module, to_numpy
 from ..nn import LSTM, Linear, Module, Tanh, bce_with_logits
 from ..optim import Adam
-from .gan import step_rng
+from .gan import Checkpointed, step_rng
 
 
 class RecurrentNet(Module):
@@ -114,7 +114,7 @@ class RecurrentNet(Module):
                 f"{self.output_size}){act})")
 
 
-class RCGAN:
+class RCGAN(Checkpointed):
     """Recurrent (conditional) GAN for real-valued sequences (module docstring).
 
     seq_len T and n_features F: the shape (T, F) of one sequence. latent_dim Z: noise
@@ -325,18 +325,3 @@ class RCGAN:
         x = to_numpy(x)
         return (x, cond) if return_cond else x
 
-    def state_dict(self) -> dict:
-        out = {"step": np.asarray(self.step)}
-        for prefix, obj in (("G.", self.G), ("D.", self.D), ("opt_g.", self.opt_g),
-                            ("opt_d.", self.opt_d)):
-            out.update({prefix + k: v for k, v in obj.state_dict().items()})
-        return out
-
-    def load_state_dict(self, state: dict):
-        def sub(prefix):
-            return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        self.G.load_state_dict(sub("G."))
-        self.D.load_state_dict(sub("D."))
-        self.opt_g.load_state_dict(sub("opt_g."))
-        self.opt_d.load_state_dict(sub("opt_d."))
-        self.step = int(state["step"])

@@ -35,6 +35,19 @@ every position's gradient ∂L/∂z_bt = Q_bt (softmax(z_bt) − onehot(y_bt)) /
 subtracting anything independent of y_t leaves E[∇J] unchanged (E[∇log G] = 0) and lowers
 the variance. The paper uses no baseline (``baseline="none"``, the default).
 
+Sign and alignment are tested with hand-made rewards in place of D (tests/test_seqgan.py:
+"token k at position p" drives G to emit k there, also at p = 1, which only works if Q of
+y_t is estimated from rollouts of the prefix Y_{1:t} that INCLUDES y_t).
+
+What it achieves on minigan's oracle (benchmarks/quality_seq.py, V = 500): little. The
+policy gradient does what it is asked, G's samples fool D more and more (mean D(fake)
+0.30 → 0.43 in 100 steps), but the LSTM D, trained on the same 10,000 oracle sequences as
+G, separates held-out real from fake only 60–62% of the time (2 seeds, 500–3,000
+pretraining steps), and its score is uncorrelated with the oracle likelihood of a fake
+(correlation between −0.07 and +0.06), so fooling it does not move NLL_oracle beyond noise. Even the true reward (the oracle's log-likelihood, in place
+of D) only lowers NLL_oracle as much as lowering G's sampling temperature to the same
+sample entropy does. NLL_oracle rewards concentration: compare generators at equal entropy.
+
 D here: Embedding → LSTM → Linear on the final hidden state (a logit; D(Y) = σ(logit)).
 The paper's D is a CNN with many window sizes, max-over-time pooling and a highway layer;
 an LSTM classifier reuses minigan's gradient-checked layers and sees the whole order of the
