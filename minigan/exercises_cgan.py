@@ -279,7 +279,6 @@ def check_conditional_accuracy_from_predictions(conditional_accuracy_from_predic
             raise ExerciseError(f"{_name(fn)}: return (accuracy, per_class) in this order; yours "
                                 f"looks like (per_class, accuracy) (case '{case}').")
         hits = np.array([np.sum((requested == k) & (predicted == k)) for k in range(K)], float)
-        n_req = np.array([np.sum(requested == k) for k in range(K)], float)
         swapped = _per_class_by_predicted(requested, predicted, K)
         short = np.bincount(predicted[predicted == requested])
         pc_mistakes = [

@@ -76,7 +76,6 @@ def check_penalty_dg(penalty_dg, seed=70):
         out = _call(fn, {"g": g, "lam": lam}, case, readonly=("g",))
         P, v = _unpack(fn, out, ("P", "v"), case)
         norm = np.sqrt((g * g).sum(axis=1, keepdims=True))
-        safe = np.where(norm > 0, norm, 1.0)
         norm0 = np.sqrt((g * g).sum(axis=0, keepdims=True))
         _compare(fn, "P", P, P_ref, case, mistakes=[
             (lam * float(np.sum((norm - 1) ** 2)), "P is a mean over the batch: "
