@@ -252,3 +252,28 @@ def test_state_dict_round_trip_and_exact_resume(tmp_path):
     copy.load_state_dict(a)
     assert (copy.sample(5, seed=2) == straight.sample(5, seed=2)).all()
     assert copy.phase == "adversarial" and copy.step == 7
+
+
+# --- the policy gradient moves G the right way ----------------------------------------------
+@pytest.mark.parametrize("baseline", ["none", "mean"])
+@pytest.mark.parametrize("position", [0, 3])
+def test_policy_gradient_with_a_hand_made_reward_moves_g_towards_it(baseline, position):
+    """Sign and alignment of REINFORCE: with the reward "token k at ``position``" in place of
+    D, policy-gradient steps must make G emit k there (from ~1/V to nearly always).
+
+    Position 0 checks the prefix alignment: Q of y_1 must be computed from rollouts of the
+    prefix (y_1) INCLUDING y_1; were it the prefix before y_1 (empty), Q would not depend on
+    y_1 and nothing would push G towards k at the first position. Position T−1 = 3 checks
+    the last step, whose reward is D(Y) itself."""
+    from minigan.gans.gan import step_rng
+    gan = SeqGAN(vocab_size=6, seq_len=4, start_token=0, embed_dim=4, hidden=8, rollouts=4,
+                 lr_adv=0.05, baseline=baseline, seed=0, dtype="float64")
+    k = 3
+    gan.D.prob = lambda y: (y[:, position] == k).astype(np.float64)     # the hand-made reward
+
+    def share():
+        return float((gan.G.sample(2000, seed=9)[:, position] == k).mean())
+    before = share()
+    for s in range(40):
+        gan.g_step(32, step_rng(0, s))
+    assert before < 0.3 and share() > 0.9, (before, share())
