@@ -277,3 +277,17 @@ def test_policy_gradient_with_a_hand_made_reward_moves_g_towards_it(baseline, po
     for s in range(40):
         gan.g_step(32, step_rng(0, s))
     assert before < 0.3 and share() > 0.9, (before, share())
+
+
+def test_rollout_network_is_the_pretrained_generator_once_mle_ends():
+    """After MLE pretraining (before any adversarial step) rewards() already rolls out with
+    the pretrained G, not with the initial weights."""
+    from minigan.gans.seqgan import SeqGAN
+    m = SeqGAN(vocab_size=6, seq_len=4, start_token=0, embed_dim=4, hidden=5, d_embed_dim=4,
+               d_hidden=5, pretrain_g_steps=3, pretrain_d_steps=2, seed=0)
+    data = np.random.default_rng(0).integers(1, 6, size=(8, 4))
+    for _ in range(3):
+        m.train_step(data)
+    assert m.phase == "pretrain_d"
+    for (_, r, _), (_, g, _) in zip(m.R.named_parameters(), m.G.named_parameters()):
+        assert np.array_equal(r, g)

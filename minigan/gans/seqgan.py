@@ -278,6 +278,8 @@ class SeqGAN:
         logs["phase"] = float(("mle", "pretrain_d", "adversarial").index(phase))
         if phase == "mle":
             logs.update(self.mle_step(real_batches[0]))
+            if self.step + 1 == self.pretrain_g_steps:
+                self.R.load_state_dict(self.G.state_dict())     # rewards() usable from here on
         elif phase == "pretrain_d":
             logs.update(self.d_step(real_batches[0], rng))
         else:
