@@ -44,10 +44,10 @@ ROWS = {
                  label="minigan's best: chapter 3's GAN, 12000 steps, learning-rate half-life 4000"),
 }
 
-# Published numbers (modes, % high quality) for the same protocol: GAN from VEEGAN/PacGAN's
-# table (ring 1.0 modes), WGAN-GP and PacGAN2 as quoted by PacGAN (Lin et al. 2018, Table 2/3).
+# Published numbers (modes, % high quality) quoted by the issue that asked for this table, from
+# the PacGAN paper's tables (Lin et al. 2018), which follow the VEEGAN protocol; "–": not quoted.
 PUBLISHED = {
-    "gan-collapse": {"ring8": "1.0 / 99.3", "grid25": "3.3 / 0.5"},
+    "gan-collapse": {"ring8": "1 / –", "grid25": "–"},
     "wgan-gp": {"ring8": "6.8 / 59.6", "grid25": "–"},
     "pacgan": {"ring8": "7.9 / 97.7", "grid25": "24.8 / 94.2"},
 }
