@@ -119,7 +119,8 @@ def markdown(summary, rows, datasets):
                 continue
             kl = "–" if not np.isfinite(s["kl"][0]) else f"{s['kl'][0]:.2f}"
             if s["kl_undefined"]:      # no high-quality sample at all: q is undefined
-                kl += f" ({s['kl_undefined']} seeds without a high-quality sample)"
+                n = s["kl_undefined"]
+                kl += f" ({n} seed{'s' if n > 1 else ''} without a high-quality sample)"
             cells += [f"{s['modes'][0]:.1f} ± {s['modes'][1]:.1f} / {s['n_modes']}",
                       f"{s['hq'][0]:.1f} ± {s['hq'][1]:.1f}", kl,
                       f"{s['worst_modes']} modes, {s['worst_hq']:.1f} %",
