@@ -73,7 +73,7 @@ from ..backend import get_array_module
 from ..lm import LanguageModel
 from ..nn import LSTM, Embedding, Linear, Module, bce_with_logits, clip_grad_norm, sigmoid
 from ..optim import Adam
-from .gan import step_rng
+from .gan import Checkpointed, step_rng
 
 
 class SequenceDiscriminator(Module):
@@ -116,7 +116,7 @@ class SequenceDiscriminator(Module):
         return xp.concatenate(out)
 
 
-class SeqGAN:
+class SeqGAN(Checkpointed):
     """SeqGAN on fixed-length token sequences (N, T) of a vocabulary of V tokens.
 
     G: :class:`~minigan.lm.LanguageModel` (embed_dim, hidden); D:
@@ -132,6 +132,8 @@ class SeqGAN:
 
     name = "seqgan"
     blas_threads = 1
+
+    parts = ("G", "R", "D", "opt_mle", "opt_adv", "opt_d")   # R: the rollout network G_β
 
     def __init__(self, vocab_size=500, seq_len=20, start_token=0, embed_dim=32, hidden=32,
                  d_embed_dim=32, d_hidden=32, pretrain_g_steps=1000, pretrain_d_steps=200,
@@ -302,22 +304,4 @@ class SeqGAN:
         """G's mean per-token NLL of ``tokens`` (N, T) (e.g. held-out real data)."""
         return self.G.nll(self._tokens(tokens))
 
-    def state_dict(self) -> dict:
-        out = {"step": np.asarray(self.step)}
-        for prefix, obj in (("G.", self.G), ("R.", self.R), ("D.", self.D),
-                            ("opt_mle.", self.opt_mle), ("opt_adv.", self.opt_adv),
-                            ("opt_d.", self.opt_d)):
-            out.update({prefix + k: v for k, v in obj.state_dict().items()})
-        return out
-
-    def load_state_dict(self, state: dict):
-        def sub(prefix):
-            return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        self.G.load_state_dict(sub("G."))
-        self.R.load_state_dict(sub("R."))
-        self.D.load_state_dict(sub("D."))
-        self.opt_mle.load_state_dict(sub("opt_mle."))
-        self.opt_adv.load_state_dict(sub("opt_adv."))
-        self.opt_d.load_state_dict(sub("opt_d."))
-        self.step = int(state["step"])
 
