@@ -71,7 +71,8 @@ import numpy as np
 from .. import backend
 from ..backend import get_array_module
 from ..lm import LanguageModel
-from ..nn import LSTM, Embedding, Linear, Module, bce_with_logits, clip_grad_norm, sigmoid
+from ..nn import (LSTM, Dropout, Embedding, Highway, Linear, Module, bce_with_logits,
+                  clip_grad_norm, sigmoid)
 from ..optim import Adam
 from .gan import Checkpointed, step_rng
 
@@ -109,11 +110,107 @@ class SequenceDiscriminator(Module):
         return None
 
     def prob(self, tokens, batch_size=2048):
-        """D(Y) = σ(logit) for every row, (N,) float (no cache kept)."""
+        """D(Y) = σ(logit) for every row, (N,) float (no cache kept), in eval mode (no
+        dropout: rewards and evaluations use the whole D, as the paper's code)."""
         xp = get_array_module(tokens)
-        out = [sigmoid(self.forward(tokens[i:i + batch_size])[0][:, 0])
-               for i in range(0, tokens.shape[0], batch_size)]
+        mode = self.training
+        self.eval()
+        try:
+            out = [sigmoid(self.forward(tokens[i:i + batch_size])[0][:, 0])
+                   for i in range(0, tokens.shape[0], batch_size)]
+        finally:
+            self.train(mode)
         return xp.concatenate(out)
+
+
+class CNNDiscriminator(Module):
+    """SeqGAN's D: a convolutional sentence classifier (Kim 2014) with a highway layer.
+
+    tokens (N, T) → Embedding → e (N, T, E). For every window width k with F_k filters:
+    the windows u_t = [e_t, …, e_{t+k−1}] (N, T−k+1, k·E) go through a Linear (one filter
+    per output: a 1-D convolution over time), a ReLU, and the MAX OVER TIME, the strongest
+    match anywhere in the sequence (N, F_k). The features of all widths are concatenated
+    (N, ΣF), then Highway → Dropout → Linear(ΣF, 1), a logit; D(Y) = σ(logit).
+
+    Backward: the Linear, Dropout and Highway backward passes; the max over time sends each
+    feature's gradient to the window where the max was (ties: the first); the ReLU gates it;
+    each window's Linear returns ∂L/∂u (N, T−k+1, k·E), and slice j of a window is e_{t+j},
+    so ∂L/∂e_s = Σ_j ∂L/∂u_{s−j}[j] (a shifted add per j); then the Embedding's scatter-add.
+
+    The paper's D (Yu et al. 2017): widths 1–10, 15, 20 with 100–200 filters each, E = 64,
+    dropout 0.25 (keep 0.75), L2 0.2 on the output layer. ``l2``: λ of λ/2 ‖W_out‖² (+ bias),
+    added by :meth:`l2_loss_and_backward`. Windows wider than T are dropped (none can fit).
+    """
+
+    def __init__(self, vocab_size, seq_len, embed_dim=64,
+                 windows=((1, 32), (2, 64), (3, 64), (4, 64), (5, 64), (8, 32), (10, 32),
+                          (15, 32), (20, 32)),
+                 dropout=0.25, l2=0.2, rng=None, dtype="float32"):
+        super().__init__()
+        rng = rng if rng is not None else backend.rng()
+        windows = [(int(k), int(f)) for k, f in windows if k <= seq_len]
+        if not windows:
+            raise ValueError(f"CNNDiscriminator: no window fits sequences of length {seq_len}")
+        self.seq_len, self.embed_dim, self.windows, self.l2 = seq_len, embed_dim, windows, l2
+        self.emb = Embedding(vocab_size, embed_dim, rng=rng, dtype=dtype)
+        self.convs = [Linear(k * embed_dim, f, rng=rng, dtype=dtype) for k, f in windows]
+        width = sum(f for _, f in windows)
+        self.highway = Highway(width, rng=rng, dtype=dtype)
+        self.drop = Dropout(dropout, rng=rng)
+        self.out = Linear(width, 1, rng=rng, dtype=dtype)
+
+    def children(self):
+        return ([("emb", self.emb)] + [(f"conv{k}", c) for (k, _), c in zip(self.windows,
+                                                                            self.convs)]
+                + [("highway", self.highway), ("drop", self.drop), ("out", self.out)])
+
+    def forward(self, tokens):
+        if tokens.ndim != 2 or tokens.shape[1] != self.seq_len:
+            raise ValueError(f"CNNDiscriminator: expected tokens of shape (N, {self.seq_len}), "
+                             f"got {tuple(tokens.shape)}")
+        xp = get_array_module(tokens)
+        e, c_emb = self.emb.forward(tokens)                           # (N, T, E)
+        T = self.seq_len
+        feats, c_convs = [], []
+        for (k, _), conv in zip(self.windows, self.convs):
+            u = xp.concatenate([e[:, j:T - k + 1 + j] for j in range(k)], axis=2)
+            a, c = conv.forward(u)                                    # (N, T−k+1, F)
+            arg = a.argmax(axis=1)                                    # (N, F)
+            m = xp.take_along_axis(a, arg[:, None, :], axis=1)[:, 0]
+            feats.append(m * (m > 0))                                 # relu(max) = max(relu)
+            c_convs.append((c, arg, m > 0, a.shape[1]))
+        h, c_hw = self.highway.forward(xp.concatenate(feats, axis=1))
+        d, c_drop = self.drop.forward(h)
+        s, c_out = self.out.forward(d)
+        return s, (c_emb, c_convs, c_hw, c_drop, c_out, e.shape)
+
+    def backward(self, ds, cache):
+        c_emb, c_convs, c_hw, c_drop, c_out, e_shape = cache
+        df = self.highway.backward(self.drop.backward(self.out.backward(ds, c_out), c_drop),
+                                   c_hw)                              # (N, ΣF)
+        xp = get_array_module(df)
+        de = xp.zeros(e_shape, dtype=df.dtype)
+        E, start = self.embed_dim, 0
+        for (k, f), conv, (c, arg, pos, L) in zip(self.windows, self.convs, c_convs):
+            dm = df[:, start:start + f] * pos                         # through the ReLU
+            start += f
+            at_max = xp.arange(L)[None, :, None] == arg[:, None, :]   # (N, L, F)
+            du = conv.backward(at_max * dm[:, None, :], c)            # (N, L, k·E)
+            for j in range(k):
+                de[:, j:j + L] += du[:, :, j * E:(j + 1) * E]
+        self.emb.backward(de, c_emb)
+        return None
+
+    def l2_loss_and_backward(self):
+        """λ/2 (‖W_out‖² + ‖b_out‖²), as the paper's ``l2_reg_lambda · l2_loss``; ADDS λ W_out
+        and λ b_out into the output layer's gradients; returns the penalty."""
+        loss = 0.0
+        for k, p in self.out.params.items():
+            self.out.grads[k] += self.l2 * p
+            loss += 0.5 * self.l2 * float((p * p).sum())
+        return loss
+
+    prob = SequenceDiscriminator.prob
 
 
 class SeqGAN(Checkpointed):
@@ -136,10 +233,14 @@ class SeqGAN(Checkpointed):
     parts = ("G", "R", "D", "opt_mle", "opt_adv", "opt_d")   # R: the rollout network G_β
 
     def __init__(self, vocab_size=500, seq_len=20, start_token=0, embed_dim=32, hidden=32,
-                 d_embed_dim=32, d_hidden=32, pretrain_g_steps=1000, pretrain_d_steps=200,
+                 d_embed_dim=32, d_hidden=32, discriminator="lstm", d_windows=None,
+                 d_dropout=0.25, d_l2=0.2, pretrain_g_steps=1000, pretrain_d_steps=200,
                  g_steps=1, d_steps=3, rollouts=16, rollout_update=0.8, baseline="none",
                  lr_mle=1e-2, lr_adv=1e-2, lr_d=1e-3, clip=5.0, pg_batch=None, seed=0,
                  dtype="float32"):
+        if discriminator not in ("lstm", "cnn"):
+            raise ValueError(f"SeqGAN: discriminator must be 'lstm' or 'cnn', "
+                             f"got {discriminator!r}")
         if baseline not in ("none", "mean"):
             raise ValueError(f"SeqGAN: baseline must be 'none' or 'mean', got {baseline!r}")
         if not 0 <= rollout_update <= 1:
@@ -148,7 +249,9 @@ class SeqGAN(Checkpointed):
             raise ValueError("SeqGAN: rollouts must be >= 1, g_steps and d_steps >= 0")
         self.config = dict(vocab_size=vocab_size, seq_len=seq_len, start_token=start_token,
                            embed_dim=embed_dim, hidden=hidden, d_embed_dim=d_embed_dim,
-                           d_hidden=d_hidden, pretrain_g_steps=pretrain_g_steps,
+                           d_hidden=d_hidden, discriminator=discriminator,
+                           d_windows=None if d_windows is None else [list(w) for w in d_windows],
+                           d_dropout=d_dropout, d_l2=d_l2, pretrain_g_steps=pretrain_g_steps,
                            pretrain_d_steps=pretrain_d_steps, g_steps=g_steps, d_steps=d_steps,
                            rollouts=rollouts, rollout_update=rollout_update, baseline=baseline,
                            lr_mle=lr_mle, lr_adv=lr_adv, lr_d=lr_d, clip=clip,
@@ -163,7 +266,13 @@ class SeqGAN(Checkpointed):
         self.R = LanguageModel(vocab_size, embed_dim, hidden, seq_len, start_token, rng=init,
                                dtype=dtype)                   # the rollout network G_β
         self.R.load_state_dict(self.G.state_dict())
-        self.D = SequenceDiscriminator(vocab_size, d_embed_dim, d_hidden, rng=init, dtype=dtype)
+        if discriminator == "lstm":
+            self.D = SequenceDiscriminator(vocab_size, d_embed_dim, d_hidden, rng=init,
+                                           dtype=dtype)
+        else:
+            extra = {} if d_windows is None else {"windows": d_windows}
+            self.D = CNNDiscriminator(vocab_size, seq_len, d_embed_dim, dropout=d_dropout,
+                                      l2=d_l2, rng=init, dtype=dtype, **extra)
         self.opt_mle = Adam(self.G, lr=lr_mle)
         self.opt_adv = Adam(self.G, lr=lr_adv)
         self.opt_d = Adam(self.D, lr=lr_d)
@@ -207,6 +316,8 @@ class SeqGAN(Checkpointed):
         l_fake, ds_fake = bce_with_logits(s_fake, xp.zeros_like(s_fake))
         self.D.backward(ds_real, c_real)
         self.D.backward(ds_fake, c_fake)
+        if isinstance(self.D, CNNDiscriminator):
+            l_real += self.D.l2_loss_and_backward()
         return (l_real + l_fake, float(sigmoid(s_real).mean()), float(sigmoid(s_fake).mean()))
 
     def d_step(self, real, rng) -> dict:

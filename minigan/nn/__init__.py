@@ -9,6 +9,7 @@ from .recurrent import LSTMCell, LSTM, GRU
 from .embedding import Embedding
 from .spectral import SpectralNorm, spectral_norm, power_iteration
 from .minibatch import MinibatchDiscrimination
+from .highway import Highway
 from .clip import clip_grad_norm
 from .losses import bce_with_logits, mse, softmax_cross_entropy, softmax, log_softmax
 
@@ -16,5 +17,5 @@ __all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus
            "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
            "MaxPool2d", "AvgPool2d", "Upsample", "Flatten", "Reshape",
            "LSTMCell", "LSTM", "GRU", "Embedding", "clip_grad_norm",
-           "SpectralNorm", "spectral_norm", "power_iteration", "MinibatchDiscrimination",
+           "SpectralNorm", "spectral_norm", "power_iteration", "MinibatchDiscrimination", "Highway",
            "sigmoid", "bce_with_logits", "mse", "softmax_cross_entropy", "softmax", "log_softmax"]
