@@ -7,7 +7,8 @@
 Both are functions of g = ∇ₓD (one forward, one backward pass); their gradient with respect to
 the critic's parameters θ is ∇θ⟨v, g(θ)⟩ with v = ∂P/∂g held fixed, computed by a tangent
 forward pass from ẋ = v and its backward pass (``minigan.nn.jvp``, and DESIGN.md, "Second-order
-gradients by hand"). Closed forms of v, with ĝ_n = g_n / ‖g_n‖:
+gradients by hand"). A spectrally normalised critic's power iteration is held for that second
+pass, so that both passes see the same W_sn. Closed forms of v, with ĝ_n = g_n / ‖g_n‖:
 
     WGAN-GP:  v_n = (2λ/N) · (‖g_n‖ − 1) · ĝ_n          R1:  v_n = (γ/N) · g_n
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from .backend import get_array_module
 from .nn.jvp import input_gradient, input_gradient_backward
+from .nn.spectral import held_power_iteration
 
 __all__ = ["gradient_penalty", "r1_penalty"]
 
@@ -52,13 +54,14 @@ def gradient_penalty(critic, real, fake, rng, lam: float = 10.0):
     N = real.shape[0]
     eps = xp.asarray(rng.random((N,) + (1,) * (real.ndim - 1))).astype(real.dtype)
     x_hat = eps * real + (1 - eps) * fake
-    _, g = input_gradient(critic, x_hat)                    # g = ∇ₓD(x̂): (N, ...)
-    norm = _per_sample_norm(g)                              # ‖g_n‖: (N, 1, ...)
-    value = lam * float(((norm - 1) ** 2).mean())
-    # v = ∂P/∂g = (2λ/N)(‖g‖ − 1)·g/‖g‖ (0 where g = 0: the norm has no gradient there)
-    safe = xp.where(norm > 0, norm, 1)
-    v = (2 * lam / N) * (norm - 1) / safe * g
-    input_gradient_backward(critic, x_hat, v.astype(real.dtype))
+    with held_power_iteration(critic):                     # both passes: the same W_sn
+        _, g = input_gradient(critic, x_hat)                # g = ∇ₓD(x̂): (N, ...)
+        norm = _per_sample_norm(g)                          # ‖g_n‖: (N, 1, ...)
+        value = lam * float(((norm - 1) ** 2).mean())
+        # v = ∂P/∂g = (2λ/N)(‖g‖ − 1)·g/‖g‖ (0 where g = 0: the norm has no gradient there)
+        safe = xp.where(norm > 0, norm, 1)
+        v = (2 * lam / N) * (norm - 1) / safe * g
+        input_gradient_backward(critic, x_hat, v.astype(real.dtype))
     norms = norm.reshape(N)
     return value, {"grad_norm": float(norms.mean()), "grad_norms": norms, "eps": eps,
                    "x_hat": x_hat}
@@ -73,10 +76,11 @@ def r1_penalty(critic, real, gamma: float = 10.0):
     """
     _check_batch("r1_penalty", real=real)
     N = real.shape[0]
-    _, g = input_gradient(critic, real)                     # g = ∇ₓD(x): (N, ...)
-    norm = _per_sample_norm(g)
-    value = gamma / 2 * float((norm ** 2).mean())
-    v = (gamma / N) * g                                     # ∂P/∂g
-    input_gradient_backward(critic, real, v.astype(real.dtype))
+    with held_power_iteration(critic):                     # both passes: the same W_sn
+        _, g = input_gradient(critic, real)                 # g = ∇ₓD(x): (N, ...)
+        norm = _per_sample_norm(g)
+        value = gamma / 2 * float((norm ** 2).mean())
+        v = (gamma / N) * g                                 # ∂P/∂g
+        input_gradient_backward(critic, real, v.astype(real.dtype))
     norms = norm.reshape(N)
     return value, {"grad_norm": float(norms.mean()), "grad_norms": norms}

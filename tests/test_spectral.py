@@ -440,3 +440,59 @@ def test_gpu_matches_cpu(rng):   # pragma: no cover - needs a GPU
         for k in cpu:
             np.testing.assert_allclose(cupy.asnumpy(sn.grads[k]), cpu[k], rtol=1e-9, atol=1e-10)
         backend.use("numpy")
+
+
+# --- inside a gradient penalty -------------------------------------------------------------
+def _sn_critic(rng):
+    net = Sequential(spectral_norm(Linear(3, 5, rng=rng, dtype="float64"), rng=rng), Tanh(),
+                     spectral_norm(Linear(5, 1, rng=rng, dtype="float64"), rng=rng))
+    for _, p, _ in net.named_parameters():
+        p[...] = rng.uniform(-1, 1, p.shape)
+    return net
+
+
+@pytest.mark.parametrize("penalty", ["gp", "r1"])
+def test_penalty_of_a_spectrally_normalised_critic_is_one_function(penalty, rng):
+    """In train mode the penalty's two passes (g, then ∇θ⟨v, g⟩) must use the same W_sn:
+    the analytic gradient equals the finite-difference gradient of the penalty with u, v held
+    at the values of the call's single power-iteration step (σ = uᵀWv follows W). Letting the
+    second pass take another step (the bug this guards against) fails this check."""
+    from minigan.penalty import gradient_penalty, r1_penalty
+    net = _sn_critic(rng)
+    sns = [m for m in net.layers if isinstance(m, SpectralNorm)]
+    real, fake = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+
+    def value():
+        if penalty == "gp":
+            return gradient_penalty(net, real, fake, np.random.default_rng(3), lam=2.0)[0]
+        return r1_penalty(net, real, gamma=3.0)[0]
+
+    held = [power_iteration(m.params["weight"], m.u.copy(), 1)[1:] for m in sns]  # (u1, v1)
+    net.zero_grad()
+    value()                                                      # train mode: one step each
+    for m, (u1, _) in zip(sns, held):
+        assert np.allclose(m.u, u1)                              # u advanced exactly once
+    analytic = {n: g.copy() for n, _, g in net.named_parameters()}
+    for m, (u1, v1) in zip(sns, held):
+        m._held = [(None, u1, v1)]                               # hold u, v for the FD
+    try:
+        report = {n: rel_error(analytic[n], numerical_gradient(value, p))
+                  for n, p, _ in net.named_parameters()}
+    finally:
+        for m in sns:
+            m._held = None
+    assert max(report.values()) < 1e-6, report
+
+
+def test_held_power_iteration_nests_and_releases(rng):
+    from minigan.nn.spectral import held_power_iteration
+    net = _sn_critic(rng)
+    x = rng.standard_normal((2, 3))
+    with held_power_iteration(net):
+        y1 = net.forward(x)[0]
+        with held_power_iteration(net):
+            y2 = net.forward(x)[0]
+        y3 = net.forward(x)[0]
+    assert np.array_equal(y1, y2) and np.array_equal(y1, y3)
+    assert all(m._held is None for m in net.layers if hasattr(m, "_held"))
+    assert not np.array_equal(net.forward(x)[0], y1)            # steps again outside

@@ -109,6 +109,10 @@ class SpectralNorm(Module):
 
     Note: each training-mode call (forward or forward_jvp) takes its power-iteration steps,
     so a critic called on real data, fake data and a penalty batch advances u three times.
+    A gradient penalty's two passes (``input_gradient``, then ``input_gradient_backward``)
+    must see the SAME W_sn, or the parameter gradient belongs to a different function than
+    the penalty's value: inside :func:`held_power_iteration` only the first call takes its
+    step and later calls reuse its u, v, σ (minigan.penalty does this).
     """
 
     def __init__(self, layer, n_power_iterations: int = 1, eps: float = 1e-12, rng=None):
@@ -125,6 +129,7 @@ class SpectralNorm(Module):
         self.layer, self.n_power_iterations, self.eps = layer, n_power_iterations, eps
         self.params, self.grads = layer.params, layer.grads      # the same dicts, shared
         self.training = layer.training
+        self._held = None            # inside held_power_iteration: [] then [(σ, u, v)]
         W = self.params["weight"]
         xp = get_array_module(W)
         rng = rng if rng is not None else backend.rng()
@@ -147,8 +152,14 @@ class SpectralNorm(Module):
     def _normalized_weight(self):
         """(W_sn, σ, u, v); in training mode the buffer u is updated (in place)."""
         W = self.params["weight"]
+        if self._held:                           # a later call inside held_power_iteration
+            _, u, v = self._held[0]
+            sigma = u @ (W.reshape(W.shape[0], -1) @ v)                 # uᵀWv, u and v held
+            return W / sigma, sigma, u, v
         n = self.n_power_iterations if self.training else 0
         sigma, u, v = power_iteration(W, self.u, n, self.eps)
+        if self._held is not None:
+            self._held.append((sigma, u.copy(), v))
         if self.training:
             self.u[...] = u                      # the buffer; u itself stays in the cache
         else:
@@ -212,6 +223,27 @@ class SpectralNorm(Module):
 
     def __repr__(self):
         return f"SpectralNorm({self.layer!r}, n_power_iterations={self.n_power_iterations})"
+
+
+@contextlib.contextmanager
+def held_power_iteration(net):
+    """Within the block, every SpectralNorm inside ``net`` (found through ``children()``)
+    takes its power-iteration step on the FIRST call only (in train mode, as always) and
+    every later call reuses that call's u and v, with σ = uᵀWv: the same W_sn, as long as W
+    does not change inside the block. Released after, even on an error; nested blocks keep
+    the outer block's u and v. A no-op without spectral normalisation."""
+    found, stack = [], [net]
+    while stack:
+        m = stack.pop()
+        if isinstance(m, SpectralNorm) and m._held is None:   # (an outer block keeps its own)
+            found.append(m)
+            m._held = []
+        stack.extend(child for _, child in m.children())
+    try:
+        yield
+    finally:
+        for m in found:
+            m._held = None
 
 
 def spectral_norm(module, n_power_iterations: int = 1, eps: float = 1e-12, rng=None):
