@@ -181,14 +181,26 @@ class LanguageModel(Module):
         N, T = tokens.shape
         return log_softmax(z)[xp.arange(N)[:, None], xp.arange(T)[None, :], tokens]
 
-    def nll(self, tokens, batch_size=1000):
-        """Mean per-token negative log-likelihood −(1/NT) Σ log G(y_nt | y_<t) (a float)."""
+    def nll(self, tokens, batch_size=1000, pad=None):
+        """Mean per-token negative log-likelihood −(1/NT) Σ log G(y_nt | y_<t) (a float).
+
+        pad: a token id whose positions are left out of the sum and the count (the grammar's
+        padding after EOS: predicting it is trivial once EOS is out, and counting it would
+        dilute the NLL by the sentences' length). None: every position counts."""
         tokens = backend.asarray(tokens)
         total, count = 0.0, 0
         for i in range(0, tokens.shape[0], batch_size):
             part = tokens[i:i + batch_size]
-            total -= float(self.log_prob(part).astype(np.float64).sum())
-            count += part.size
+            logp = self.log_prob(part).astype(np.float64)
+            if pad is None:
+                total -= float(logp.sum())
+                count += part.size
+            else:
+                keep = part != pad
+                total -= float((logp * keep).sum())
+                count += int(keep.sum())
+        if count == 0:
+            raise ValueError(f"{self!r}.nll: no position to score (every token is pad={pad})")
         return total / count
 
     # --- one step at a time ---------------------------------------------------------------

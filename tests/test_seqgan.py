@@ -291,3 +291,14 @@ def test_rollout_network_is_the_pretrained_generator_once_mle_ends():
     assert m.phase == "pretrain_d"
     for (_, r, _), (_, g, _) in zip(m.R.named_parameters(), m.G.named_parameters()):
         assert np.array_equal(r, g)
+
+
+def test_nll_can_leave_the_padding_out():
+    m = lm64(seed=4)
+    y = np.array([[2, 3, 0, 0], [4, 1, 2, 0]])
+    logp = m.log_prob(y)
+    assert m.nll(y) == pytest.approx(-logp.mean())
+    assert m.nll(y, pad=0) == pytest.approx(-logp[y != 0].mean())
+    assert m.nll(y, pad=0, batch_size=1) == pytest.approx(m.nll(y, pad=0))
+    with pytest.raises(ValueError, match="no position to score"):
+        m.nll(np.zeros((2, 4), np.int64), pad=0)
