@@ -2,6 +2,8 @@
 
     minigan train gan --data ring8 --steps 3000 --seed 0 --out runs/ring8
     minigan train gan --data digits --steps 3000 --out runs/digits
+    minigan train seqgan --data oracle --out runs/seqgan     # token sequences (also: grammar)
+    minigan train rcgan --data sines --out runs/rcgan        # real-valued sequences
     minigan train --resume runs/ring8 --steps 6000         # continue a run, exactly
     minigan sample runs/digits --n 64 --out grid.png
 """
@@ -23,6 +25,8 @@ from .train import CheckpointError, TrainingDiverged
 # measures each over seeds.
 _TOY = dict(model=dict(data_shape=(2,), latent_dim=2, hidden=128, depth=3, g_output="linear",
                        lr_g=1e-3, lr_d=1e-3), batch_size=512, steps=3000)
+_SEQGAN = dict(embed_dim=32, hidden=32, d_embed_dim=32, d_hidden=32, d_steps=5, rollouts=8,
+               rollout_update=0.8, baseline="mean", lr_mle=1e-2, lr_adv=1e-3, lr_d=5e-3)
 PRESETS = {
     "gan": {
         "ring8": _TOY,
@@ -58,8 +62,38 @@ PRESETS = {
                               lr_g=5e-4, lr_d=5e-4, betas=(0.5, 0.9)), batch_size=128, steps=3000)
         for data in ("ring8", "grid25")
     },
+    # SeqGAN (chapter 10) with the settings of benchmarks/quality_seq.py: G and D of embedding
+    # 32 and hidden 32; MLE pretraining of G (Adam 1e-2), D pretraining (Adam 5e-3), then
+    # adversarial steps of one policy-gradient update (8 rollouts per prefix, mean-reward
+    # baseline, Adam 1e-3) and 5 D updates. The three phases are steps of one run; a --steps
+    # other than the default scales them (``plan_phases``). Measured on one loaded core: the
+    # default oracle run 100 s (the 150 adversarial steps are two thirds of it), grammar 55 s.
+    # The grammar's vocab_size and start_token: len(VOCAB) = 18 and VOCAB.bos = 1.
+    "seqgan": {
+        "oracle": dict(model=dict(_SEQGAN, vocab_size=500, seq_len=20, start_token=0,
+                                  pretrain_g_steps=2000, pretrain_d_steps=2000),
+                       batch_size=64, steps=4150),
+        "grammar": dict(model=dict(_SEQGAN, vocab_size=18, seq_len=16, start_token=1,
+                                   pretrain_g_steps=1500, pretrain_d_steps=2000),
+                        batch_size=64, steps=3650),
+    },
+    # RCGAN (chapter 10), conditioned on the frequency, with the settings of
+    # benchmarks/quality_rcgan.py (hidden 32, Z = 5, Adam 1e-3 for G and 4e-3 for D, batch 64,
+    # 3000 steps: 50 s on one loaded core).
+    "rcgan": {
+        "sines": dict(model=dict(seq_len=30, n_features=1, latent_dim=5, hidden=32,
+                                 conditional=True, cond_range=(1.0, 5.0), lr_g=1e-3, lr_d=4e-3),
+                      batch_size=64, steps=3000),
+    },
 }
-DATASETS = ["ring8", "grid25", "digits"]
+DATASETS = ["ring8", "grid25", "digits", "oracle", "grammar", "sines"]
+# The dataset of ``minigan train MODEL`` without --data.
+DEFAULT_DATA = {"gan": "ring8", "dcgan": "digits", "cgan": "digits", "cdcgan": "digits",
+                "wgan": "ring8", "wgan-gp": "ring8", "seqgan": "oracle", "rcgan": "sines"}
+# Models whose train_step takes ONE batch per step whatever their d_steps: SeqGAN reuses the
+# step's batch for its D updates (as benchmarks/quality_seq.py feeds it), and RCGAN's
+# conditional batches are (sequences, frequencies) pairs, which a list of batches would mimic.
+ONE_BATCH_PER_STEP = ("seqgan", "rcgan")
 
 
 def preset(model: str, data: str) -> dict:
@@ -72,6 +106,41 @@ def preset(model: str, data: str) -> dict:
         raise ValueError(f"model {model!r} has no settings for dataset {data!r}; "
                          f"it trains on: {', '.join(PRESETS[model])}")
     return PRESETS[model][data]
+
+
+def plan_phases(settings: dict, steps: int) -> dict:
+    """A phased model's settings (SeqGAN: pretrain_g_steps MLE steps, pretrain_d_steps D
+    steps, then adversarial steps) for a run of ``steps`` steps: the preset's phases when
+    ``steps`` is the preset's, else scaled in proportion, each pretraining phase at least one
+    step and, from 3 steps on, at least one adversarial step. Other models: unchanged. The
+    plan is part of the model's config, so a resumed run keeps it (more steps: more
+    adversarial steps)."""
+    model = dict(settings["model"])
+    if "pretrain_g_steps" not in model or steps == settings["steps"]:
+        return model
+    g0, d0, total = model["pretrain_g_steps"], model["pretrain_d_steps"], settings["steps"]
+    g, d = max(1, steps * g0 // total), max(1, steps * d0 // total)
+    while g + d > steps - 1 and (g > 1 or d > 1):       # leave room for adversarial steps
+        if g >= d:
+            g -= 1
+        else:
+            d -= 1
+    model.update(pretrain_g_steps=g, pretrain_d_steps=d)
+    return model
+
+
+def describe_phases(model, steps):
+    """One line on what a phased model's run does (None for a model without phases)."""
+    if not hasattr(model, "pretrain_g_steps"):
+        return None
+    g, d = model.pretrain_g_steps, model.pretrain_d_steps
+    mle, pre_d = min(g, steps), min(d, max(0, steps - g))
+    adv = max(0, steps - g - d)
+    line = (f"{model.name} phases: {mle} MLE steps, {pre_d} D-pretraining steps, "
+            f"{adv} adversarial steps")
+    if adv == 0:
+        line += f" (to reach the adversarial phase, train more than {g + d} steps in all)"
+    return line
 
 
 def batches_per_step(batch, k):
@@ -87,6 +156,8 @@ def _parser():
     p = argparse.ArgumentParser(
         prog="minigan", description="minigan: train and sample GANs built on a hand-derived NumPy core.",
         epilog="Examples:\n  minigan train gan --data ring8 --steps 3000 --out runs/ring8\n"
+               "  minigan train seqgan --data oracle --out runs/seqgan\n"
+               "  minigan train rcgan --data sines --out runs/rcgan\n"
                "  minigan sample runs/ring8 --n 64 --out grid.png",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"minigan {__version__}")
@@ -99,9 +170,11 @@ def _parser():
                                    "snapshots DIR/samples/step-N.png.")
     t.add_argument("model", nargs="?", help=f"model to train: {', '.join(sorted(MODELS))} "
                                             "(omit with --resume)")
-    t.add_argument("--data", help=f"embedded dataset: {', '.join(DATASETS)} (default ring8 for gan, "
-                                  "digits for dcgan)")
-    t.add_argument("--steps", type=int, help="train until this many steps in total (default per dataset)")
+    t.add_argument("--data", help=f"embedded dataset: {', '.join(DATASETS)} (default per model: "
+                                  + ", ".join(f"{d} for {m}" for m, d in DEFAULT_DATA.items())
+                                  + ")")
+    t.add_argument("--steps", type=int, help="train until this many steps in total (default per "
+                                             "dataset; seqgan's pretraining phases scale with it)")
     t.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     t.add_argument("--batch-size", type=int, help="batch size (default per dataset)")
     t.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
@@ -147,7 +220,7 @@ def _train(args):
         if not args.model:
             raise ValueError("train: name a model (e.g. `minigan train gan --data ring8`) or give --resume DIR")
         cls = get_model_class(args.model)
-        data = args.data or ("ring8" if args.model == "gan" else "digits")
+        data = args.data or DEFAULT_DATA.get(args.model, "digits")
         settings = preset(args.model, data)
         seed = args.seed
         batch_size = args.batch_size or settings["batch_size"]
@@ -155,9 +228,10 @@ def _train(args):
         if steps <= 0 or batch_size <= 0:
             raise ValueError("--steps and --batch-size must be positive")
         out = args.out or os.path.join("runs", f"{args.model}-{data}")
-        model = cls(**settings["model"], seed=seed)
-    task = make_task(data, batch_size=batch_size, seed=seed,
-                     conditional=hasattr(model, "n_classes"))
+        model = cls(**plan_phases(settings, steps), seed=seed)
+    # a conditional model's batches carry its condition: a cGAN's labels, RCGAN's frequencies
+    conditional = hasattr(model, "n_classes") or bool(getattr(model, "conditional", False))
+    task = make_task(data, batch_size=batch_size, seed=seed, conditional=conditional)
     run_info = {"data": data, "seed": seed, "batch_size": batch_size, "steps": steps}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "run.json"), "w") as f:
@@ -165,6 +239,9 @@ def _train(args):
 
     print(f"minigan: training {model.name} on {data} for {steps} steps (seed {seed}) -> {out}",
           file=sys.stderr)
+    phases = describe_phases(model, steps)
+    if phases:
+        print(f"minigan: {phases}", file=sys.stderr)
     t0 = time.perf_counter()
     every = args.sample_every if args.sample_every is not None else max(1, steps // 5)
     if every < 0:
@@ -175,7 +252,8 @@ def _train(args):
         os.makedirs(snapshots, exist_ok=True)
         task.save_samples(m, os.path.join(snapshots, f"step-{step:06d}.png"))
 
-    history = fit(model, batches_per_step(task.batch, model.d_steps), steps, out,
+    k = 1 if model.name in ONE_BATCH_PER_STEP else model.d_steps
+    history = fit(model, batches_per_step(task.batch, k), steps, out,
                   resume=bool(args.resume), evaluate=task.evaluate,
                   progress=not args.quiet, checkpoint_meta={"run": run_info},
                   on_sample=snapshot, sample_every=every)
@@ -185,15 +263,50 @@ def _train(args):
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     task.save_samples(model, os.path.join(out, "samples.png"))
-    from .viz import plot_losses
-    names = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "mean D(x), real batch",
-             "d_fake": "mean D(G(z)), fake batch"}
-    curves = {names.get(k, k): v for k, v in history.items() if k not in ("step", "metrics")}
-    fig = plot_losses(curves, steps=history["step"], ylabel="value",
-                      title=f"{model.name} on {data}: losses and the discriminator's outputs")
-    fig.savefig(os.path.join(out, "losses.png"), dpi=100)
+    plot_history(history, model, data).savefig(os.path.join(out, "losses.png"), dpi=100)
     print(json.dumps(metrics, indent=1))
     return 0
+
+
+# The curves of losses.png: names, and for a phased model (SeqGAN, whose history logs every key
+# in every phase, 0.0 where the phase computes nothing) the phases in which each is measured.
+CURVE_NAMES = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "mean D(x), real batch",
+               "d_fake": "mean D(G(z)), fake batch"}
+SEQGAN_CURVES = {"nll": ("G's NLL of the real batch (MLE)", (0,)),
+                 "loss_g": ("G's policy-gradient surrogate loss", (2,)),
+                 "reward": ("mean reward D(y) of G's samples", (2,)),
+                 "loss_d": ("D loss", (1, 2)),
+                 "d_real": ("mean D(x), real batch", (1, 2)),
+                 "d_fake": ("mean D(y), G's samples", (1, 2))}
+PHASE_NAMES = ("MLE", "D pretraining", "adversarial")
+
+
+def plot_history(history, model, data):
+    """The figure of losses.png: one curve per logged quantity. With a ``phase`` column
+    (SeqGAN), each quantity is drawn only in the phases that compute it, and dotted lines
+    mark where a phase begins."""
+    import math
+    from .viz import plot_losses
+    keys = [k for k in history if k not in ("step", "metrics", "phase")]
+    title = f"{model.name} on {data}: losses and the discriminator's outputs"
+    if "phase" not in history:
+        return plot_losses({CURVE_NAMES.get(k, k): history[k] for k in keys},
+                           steps=history["step"], ylabel="value", title=title)
+    phase = history["phase"]
+    curves = {}
+    for k in keys:
+        name, where = SEQGAN_CURVES.get(k, (k, (0, 1, 2)))
+        curves[name] = [v if (not math.isnan(p) and int(p) in where) else math.nan
+                        for v, p in zip(history[k], phase)]
+    fig = plot_losses(curves, steps=history["step"], ylabel="value", title=title)
+    ax = fig.axes[0]
+    for i in range(len(phase)):
+        if not math.isnan(phase[i]) and (i == 0 or phase[i] != phase[i - 1]):
+            x = history["step"][i - 1] if i else 0
+            ax.axvline(x, color="grey", linestyle=":", linewidth=1)
+            ax.text(x, 1.0, " " + PHASE_NAMES[int(phase[i])], transform=ax.get_xaxis_transform(),
+                    fontsize="x-small", va="top", ha="left", color="grey")
+    return fig
 
 
 def _sample(args):

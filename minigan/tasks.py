@@ -6,11 +6,17 @@ A task ties a dataset to the three things the training loop needs from it:
 """
 from __future__ import annotations
 
-from .data import load_dataset, make_loader
+import functools
+
+import numpy as np
+
+from .data import DataLoader, load_dataset, make_loader
 from .data.toy import GaussianMixture
 from .metrics import conditional_accuracy, digits_metrics, image_quality, mode_metrics
 
 N_EVAL_TOY = 2500        # samples scored on the toy mixtures, as in the VEEGAN/PacGAN tables
+N_EVAL_SEQ = 2000        # token sequences scored on the oracle and the grammar
+N_EVAL_SINES = 1000      # sine waves scored, as benchmarks/quality_rcgan.py
 
 
 class ToyTask:
@@ -66,28 +72,190 @@ class DigitsTask:
         save_samples_for(model, self.name, path, n=n, seed=self.seed + 12345 if seed is None else seed)
 
 
-TASKS = {"ring8": ToyTask, "grid25": ToyTask, "digits": DigitsTask}
+# --- sequences ------------------------------------------------------------------------------
+# The data of the sequence tasks are fixed sets (as the benchmarks'): built once per process
+# (the oracle's 10,000 training sequences take a second or two to sample) and shared.
+
+@functools.lru_cache(maxsize=None)
+def _oracle_data():
+    """SeqGAN's synthetic benchmark, as benchmarks/quality_seq.py builds it: the oracle
+    (V = 500, T = 20), its FIXED training set of 10,000 sequences and 2,000 held-out ones."""
+    from .data.sequences import OracleLSTM
+    oracle = OracleLSTM(vocab_size=500, seq_len=20, seed=0)
+    return oracle, oracle.sample(10000, seed=1), oracle.sample(2000, seed=2)
+
+
+@functools.lru_cache(maxsize=None)
+def _oracle_entropy():
+    """The oracle's entropy rate, as the benchmark measures it: NLL_oracle of the test set."""
+    oracle, _, test = _oracle_data()
+    return float(oracle.nll(test))
+
+
+@functools.lru_cache(maxsize=None)
+def _grammar_data():
+    from .data.sequences import ExpressionDataset
+    return ExpressionDataset(5000, seq_len=16, max_depth=3, seed=0)
+
+
+@functools.lru_cache(maxsize=None)
+def _sine_data():
+    """The training sines (5,000, seed 0), held-out ones (seed 1) and the fit of the first
+    1,000 training sequences, as benchmarks/quality_rcgan.py."""
+    from .data.sines import SineDataset, fit_sines
+    train = SineDataset(5000, seed=0)
+    return train, SineDataset(N_EVAL_SINES, seed=1), fit_sines(train.sequences[:N_EVAL_SINES])
+
+
+class OracleTask:
+    """SeqGAN's oracle: batches of the fixed training set, ``DataLoader(train, batch_size,
+    seed)`` as benchmarks/quality_seq.py. Measured: NLL_oracle of G's samples (lower: the
+    oracle finds them likelier; the oracle's entropy rate, the NLL_oracle of its own samples,
+    is the floor a generator as diverse as the oracle reaches), NLL_test (G's NLL of 2,000
+    held-out oracle sequences: lower covers the data better) and G's sample entropy (the NLL of
+    its own samples under G: NLL_oracle rewards concentration, so compare at equal entropy)."""
+
+    def __init__(self, name, batch_size, seed):
+        self.name, self.seed = name, seed
+        self.oracle, self.train, self.test = _oracle_data()
+        self.loader = DataLoader(self.train, batch_size=batch_size, seed=seed)
+
+    def batch(self, step):
+        return self.loader.batch_at(step)
+
+    @property
+    def entropy_rate(self):
+        return _oracle_entropy()
+
+    def evaluate(self, model):
+        samples = model.sample(N_EVAL_SEQ, seed=self.seed + 12345)
+        return {"nll_oracle": float(self.oracle.nll(samples)),
+                "oracle_entropy": self.entropy_rate,
+                "nll_test": float(model.nll(self.test)),
+                "sample_entropy": float(model.nll(samples)),
+                "n_samples": N_EVAL_SEQ}
+
+    def save_samples(self, model, path, n=None, seed=None):
+        save_samples_for(model, self.name, path, n=n or 24,
+                         seed=self.seed + 12345 if seed is None else seed)
+
+
+class GrammarTask:
+    """5,000 arithmetic expressions (T = 16) as benchmarks/quality_seq.py's grammar part;
+    measured by :func:`minigan.seqmetrics.sequence_report` of 2,000 samples: validity,
+    distinct-2/3, unique sentences, novelty with respect to the training set."""
+
+    def __init__(self, name, batch_size, seed):
+        self.name, self.seed = name, seed
+        self.data = _grammar_data()
+        self.loader = DataLoader(self.data.tokens, batch_size=batch_size, seed=seed)
+
+    def batch(self, step):
+        return self.loader.batch_at(step)
+
+    def evaluate(self, model):
+        from .seqmetrics import sequence_report
+        out = sequence_report(model.sample(N_EVAL_SEQ, seed=self.seed + 12345),
+                              reference=self.data.tokens)
+        out["n_samples"] = N_EVAL_SEQ
+        return out
+
+    def save_samples(self, model, path, n=None, seed=None):
+        save_samples_for(model, self.name, path, n=n or 24,
+                         seed=self.seed + 12345 if seed is None else seed)
+
+
+class SinesTask:
+    """Sine waves of random frequency, amplitude and phase (:mod:`minigan.data.sines`), as
+    benchmarks/quality_rcgan.py: 5,000 training sequences; ``conditional``: batches are
+    (sequences, frequencies) pairs for RCGAN. Measured by :func:`~minigan.data.sines.sine_report`
+    of 1,000 samples against the fits of 1,000 training sequences (a conditional G is asked
+    for the frequencies of 1,000 held-out sequences), beside ``floor_*``: the same numbers for
+    those held-out real sequences (what sampling noise alone gives)."""
+
+    def __init__(self, name, batch_size, seed, conditional=False):
+        self.name, self.seed, self.conditional = name, seed, conditional
+        self.train, self.held_out, self.real_fit = _sine_data()
+        self.loader = self.train.loader(batch_size, seed=seed, with_freq=conditional)
+        self._floor = None
+
+    def batch(self, step):
+        return self.loader.batch_at(step)
+
+    def evaluate(self, model):
+        from .data.sines import sine_report
+        if self._floor is None:
+            self._floor = sine_report(self.held_out.sequences, None, freq_asked=self.held_out.freq,
+                                      real_fit=self.real_fit)
+        if getattr(model, "conditional", False):
+            asked = self.held_out.freq
+            x = model.sample(N_EVAL_SINES, seed=self.seed + 12345, cond=asked)
+            out = sine_report(x, None, freq_asked=asked, real_fit=self.real_fit)
+        else:
+            out = sine_report(model.sample(N_EVAL_SINES, seed=self.seed + 12345), None,
+                              real_fit=self.real_fit)
+        out.update({f"floor_{k}": self._floor[k] for k in out})
+        out["n_samples"] = N_EVAL_SINES
+        return out
+
+    def save_samples(self, model, path, n=None, seed=None):
+        save_samples_for(model, self.name, path, n=n or 25,
+                         seed=self.seed + 12345 if seed is None else seed)
+
+
+TASKS = {"ring8": ToyTask, "grid25": ToyTask, "digits": DigitsTask,
+         "oracle": OracleTask, "grammar": GrammarTask, "sines": SinesTask}
+CONDITIONAL = {"digits": "labels", "sines": "frequencies"}     # what a conditional model reads
 
 
 def make_task(name, batch_size, seed, conditional=False):
-    """The task of dataset ``name``; ``conditional``: batches carry labels (for a cGAN)."""
+    """The task of dataset ``name``; ``conditional``: batches carry the condition (labels for a
+    cGAN on digits, frequencies for RCGAN on sines)."""
     if name not in TASKS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(TASKS)}")
     if conditional:
-        if TASKS[name] is not DigitsTask:
-            raise ValueError(f"dataset {name!r} has no labels to condition on; use digits")
-        return DigitsTask(name, batch_size, seed, conditional=True)
+        if name not in CONDITIONAL:
+            raise ValueError(f"dataset {name!r} has nothing to condition on; conditional models "
+                             f"train on: {', '.join(CONDITIONAL)}")
+        return TASKS[name](name, batch_size, seed, conditional=True)
     return TASKS[name](name, batch_size, seed)
 
 
 def save_samples_for(model, data_name, path, n=64, seed=0):
-    """Save a picture of ``n`` samples: a scatter against the data for 2-D models, a grid for images."""
-    from .viz import plot_samples_2d, save_image_grid
+    """Save a picture of ``n`` samples: a scatter against the data for 2-D models, a grid for
+    images, text lines for token sequences (oracle, grammar), curves for sine waves. Dispatches
+    on the dataset's name (None, for a checkpoint written without it: on the model's name and
+    the samples' shape)."""
+    from .viz import plot_samples_2d, plot_sequences, plot_token_samples, save_image_grid
+    title = f"{n} samples of {model.name} after {model.step} steps"
+    if data_name in ("oracle", "grammar") or (data_name is None and model.name == "seqgan"):
+        tokens = model.sample(n, seed=seed)
+        if data_name == "grammar":
+            from .data.sequences import VOCAB, is_valid
+            lines = [f"{'ok ' if is_valid(row) else 'bad'}  {VOCAB.decode(row)}" for row in tokens]
+            title += " (ok: a valid expression)"
+        else:
+            lines = [" ".join(f"{t:3d}" for t in row.tolist()) for row in tokens]
+            title += " (token ids)"
+        plot_token_samples(lines, title=title, path=path)
+        return
+    if data_name == "sines" or (data_name is None and model.name == "rcgan"):
+        if getattr(model, "conditional", False):
+            # a few requested frequencies, one panel each, n / k curves per panel (± 1)
+            k = min(5, n)
+            freqs = np.linspace(*model.cond_range, k)
+            asked = freqs[np.arange(n) * k // n]
+            x = model.sample(n, seed=seed, cond=asked)
+            groups = [(f"f = {f:.1f} asked", x[asked == f]) for f in freqs]
+        else:
+            groups = [(None, x) for x in model.sample(n, seed=seed)[:, None]]
+        plot_sequences(groups, title=title, path=path)
+        return
     x = model.sample(n, seed=seed)
     if x.ndim == 2 and x.shape[1] == 2:
         data = load_dataset(data_name) if data_name in ("ring8", "grid25") else None
         fig = plot_samples_2d(x, data if isinstance(data, GaussianMixture) else None,
-                              title=f"{n} samples of {model.name} after {model.step} steps")
+                              title=title)
         fig.savefig(path, dpi=100)
     elif x.ndim == 4:
         save_image_grid(x, path)

@@ -18,7 +18,8 @@ import numpy as np
 from .backend import to_numpy
 
 __all__ = ["image_grid", "save_image_grid", "plot_image_grid", "plot_samples_2d",
-           "plot_density_2d", "plot_losses", "plot_training_snapshots"]
+           "plot_density_2d", "plot_losses", "plot_training_snapshots", "plot_token_samples",
+           "plot_sequences"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -309,4 +310,48 @@ def plot_losses(history: Mapping, *, steps=None, ax=None, smooth: int = 1,
     ax.set_title(title if smooth == 1 else f"{title} (moving average over {smooth})")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
+# ----------------------------------------------------------------------------- sequences
+
+def plot_token_samples(lines, *, title: str = "Samples", path=None):
+    """Sampled token sequences as lines of monospaced text, one per sample (decode them
+    first: a grammar's symbols, or token ids joined by spaces). Returns the Figure."""
+    lines = [str(s) for s in lines]
+    if not lines:
+        raise ValueError("plot_token_samples: no lines to draw")
+    width = max(4.0, min(16.0, 0.09 * max(len(s) for s in lines) + 0.6))
+    fig = _figure((width, 0.6 + 0.2 * len(lines)))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.axis("off")
+    ax.set_title(title, fontsize="small")
+    for i, s in enumerate(lines):
+        ax.text(0.0, 1 - (i + 0.5) / len(lines), s, family="monospace", fontsize=9,
+                va="center", ha="left", transform=ax.transAxes)
+    return _finish(fig, path)
+
+
+def plot_sequences(groups, *, title: str = "Samples", ylim=(-1.05, 1.05), path=None):
+    """Real-valued sequences as curves: ``groups`` is a list of (panel title or None, array
+    (n, T) or (n, T, 1)); one panel per group, its curves overlaid (a grid of panels).
+    Returns the Figure."""
+    groups = list(groups)
+    if not groups:
+        raise ValueError("plot_sequences: no sequences to draw")
+    cols = math.ceil(math.sqrt(len(groups))) if len(groups) > 5 else len(groups)
+    rows = math.ceil(len(groups) / cols)
+    fig = _figure((min(2.2 * cols, 16), 1.6 * rows + 0.5))
+    for i, (name, x) in enumerate(groups):
+        x = np.asarray(to_numpy(x), dtype=np.float64)
+        x = x.reshape(x.shape[0], -1) if x.ndim == 3 else np.atleast_2d(x)
+        ax = fig.add_subplot(rows, cols, i + 1)
+        t = np.arange(1, x.shape[1] + 1)
+        for row in x:
+            ax.plot(t, row, linewidth=1.0, alpha=0.8 if len(x) > 1 else 1.0)
+        ax.set_ylim(*ylim)
+        ax.tick_params(labelsize="x-small")
+        if name:
+            ax.set_title(name, fontsize="small")
+    fig.suptitle(title, fontsize="small")
     return _finish(fig, path)

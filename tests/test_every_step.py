@@ -3,14 +3,25 @@ every parameter of both networks receives a finite gradient and changes.
 
 The gradients are recorded as each optimiser step is about to use them, so a parameter that
 moves only through momentum, or one whose gradient is NaN but whose update is masked, fails.
+
+SeqGAN trains in phases (MLE steps move only G, D pretraining only D): its checked steps are
+ADVERSARIAL steps, after one step of each pretraining phase (``_pretraining_steps``), and a
+separate test checks that each pretraining step moves all of its own network and nothing of
+the other. Its rollout network R (G_β) is not trained by gradients: it follows G by
+β ← r β + (1 − r) θ after every policy-gradient update, so it is not among the networks whose
+gradients are checked; instead every parameter of R must stay finite and move in every
+adversarial step (r = 0.8 < 1).
 """
 import numpy as np
 import pytest
 
 from minigan.data import load_digits, ring8
+from minigan.data.sequences import VOCAB, sample_sentences
+from minigan.data.sines import SineDataset
 from minigan.gans import MODELS, get_model_class
 
 _digits = load_digits(split="train")
+_sines = SineDataset(64, seed=0)
 
 
 def _images(step, n=16):
@@ -20,6 +31,23 @@ def _images(step, n=16):
 
 def _points(step, n=48):
     return ring8(std=0.05).sample(n, rng=step)
+
+
+def _sentences(step, n=16):
+    return sample_sentences(n, seq_len=6, seed=step, max_depth=1)
+
+
+def _sine_batch(step, n=16, with_freq=False):
+    rows = np.random.default_rng(step).choice(len(_sines), n, replace=False)
+    x = _sines.sequences[rows]
+    return (x, _sines.freq[rows].astype(np.float32)) if with_freq else x
+
+
+# SeqGAN: a tiny G and D on the expression grammar (V = 18, T = 6); one MLE step and one D
+# pretraining step, then the checked adversarial steps (2 D updates each, a batch for each).
+_SEQGAN = dict(vocab_size=len(VOCAB), seq_len=6, start_token=VOCAB.bos, embed_dim=8, hidden=8,
+               d_embed_dim=8, d_hidden=8, pretrain_g_steps=1, pretrain_d_steps=1, d_steps=2,
+               rollouts=2)
 
 
 # name -> (class name, settings, one batch of a step); small networks, fast steps
@@ -41,6 +69,12 @@ CASES = {
     "wgan-gp-conv-layernorm": ("wgan-gp", dict(data_shape=(1, 8, 8), arch="conv", width=4,
                                                latent_dim=8, layer_norm=True),
                                lambda s: _images(s)[0]),
+    "seqgan": ("seqgan", _SEQGAN, _sentences),
+    "seqgan-cnn": ("seqgan", dict(_SEQGAN, discriminator="cnn", d_windows=[(1, 4), (2, 4), (3, 4)]),
+                   _sentences),
+    "rgan": ("rcgan", dict(hidden=8, latent_dim=2), _sine_batch),
+    "rcgan": ("rcgan", dict(hidden=8, latent_dim=2, conditional=True),
+              lambda s: _sine_batch(s, with_freq=True)),
 }
 
 
@@ -53,6 +87,21 @@ def _networks(model):
     if hasattr(model, "g_parameters"):
         return model.g_parameters() + model.d_parameters()
     return model.G.named_parameters("G.") + model.D.named_parameters("D.")
+
+
+def _optimisers(model):
+    """Every optimiser of the model (its checkpointed parts named opt_*): opt_g and opt_d,
+    or SeqGAN's opt_mle, opt_adv and opt_d."""
+    return [getattr(model, part) for part in model.parts if part.startswith("opt_")]
+
+
+def _pretraining_steps(model):
+    """Steps before the adversarial phase (SeqGAN's MLE and D pretraining; 0 for the others)."""
+    return getattr(model, "pretrain_g_steps", 0) + getattr(model, "pretrain_d_steps", 0)
+
+
+def _batches(batch, step, k):
+    return [batch(step * k + i) for i in range(k)] if k > 1 else batch(step)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -72,14 +121,39 @@ def test_every_step_moves_every_parameter_with_finite_gradients(case):
             step()
         return wrapped
 
-    opt_grads = {id(o): [g for _, _, g in o.params] for o in (model.opt_d, model.opt_g)}
-    model.opt_d.step, model.opt_g.step = recorded(model.opt_d), recorded(model.opt_g)
-    for step in range(3):
-        before = {n: p.copy() for n, p, _ in _networks(model)}
+    for step in range(_pretraining_steps(model)):        # SeqGAN: to the adversarial phase
+        model.train_step(_batches(batch, step, k))
+    assert getattr(model, "phase", "adversarial") == "adversarial"
+    opt_grads = {id(o): [g for _, _, g in o.params] for o in _optimisers(model)}
+    for o in _optimisers(model):
+        o.step = recorded(o)
+    rollout = model.R.named_parameters("R.") if hasattr(model, "R") else []
+    for step in range(model.step, model.step + 3):
+        before = {n: p.copy() for n, p, _ in _networks(model) + rollout}
         seen.clear()
-        logs = model.train_step([batch(step * k + i) for i in range(k)] if k > 1 else batch(step))
+        logs = model.train_step(_batches(batch, step, k))
         assert all(np.isfinite(v) for v in logs.values()), (step, logs)
         for n, p, _ in _networks(model):
             assert n in seen, f"{case}, step {step}: no optimiser step used {n}"
             assert all(np.all(np.isfinite(g)) for g in seen[n]), f"{case}, step {step}: {n} non-finite"
             assert not np.array_equal(before[n], p), f"{case}, step {step}: {n} did not move"
+        for n, p, _ in rollout:                          # R follows G: β ← rβ + (1 − r)θ
+            assert np.all(np.isfinite(p)), f"{case}, step {step}: {n} non-finite"
+            assert not np.array_equal(before[n], p), f"{case}, step {step}: {n} did not move"
+
+
+@pytest.mark.parametrize("phase, moves, still", [("mle", "G", "D"), ("pretrain_d", "D", "G")])
+def test_seqgan_pretraining_moves_only_its_network(phase, moves, still):
+    """An MLE step moves every parameter of G and none of D; a D-pretraining step the reverse."""
+    model = get_model_class("seqgan")(seed=0, **_SEQGAN)
+    while model.phase != phase:
+        model.train_step(_sentences(model.step))
+    before = {n: p.copy() for n, p, _ in _networks(model)}
+    logs = model.train_step(_sentences(model.step))
+    assert all(np.isfinite(v) for v in logs.values()), logs
+    for n, p, _ in _networks(model):
+        assert np.all(np.isfinite(p)), n
+        if n.startswith(moves + "."):
+            assert not np.array_equal(before[n], p), f"{phase}: {n} did not move"
+        else:
+            assert np.array_equal(before[n], p), f"{phase}: {n} moved"

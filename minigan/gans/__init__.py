@@ -3,8 +3,11 @@ from .gan import GAN
 from .dcgan import DCGAN
 from .cgan import CGAN, CDCGAN
 from .wgan import WGAN, WGANGP
+from .seqgan import SeqGAN
+from .rcgan import RCGAN
 
-MODELS = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "cdcgan": CDCGAN, "wgan": WGAN, "wgan-gp": WGANGP}
+MODELS = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "cdcgan": CDCGAN, "wgan": WGAN,
+          "wgan-gp": WGANGP, "seqgan": SeqGAN, "rcgan": RCGAN}
 
 
 def get_model_class(name: str):
@@ -14,4 +17,5 @@ def get_model_class(name: str):
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}") from None
 
 
-__all__ = ["GAN", "DCGAN", "CGAN", "CDCGAN", "WGAN", "WGANGP", "MODELS", "get_model_class"]
+__all__ = ["GAN", "DCGAN", "CGAN", "CDCGAN", "WGAN", "WGANGP", "SeqGAN", "RCGAN", "MODELS",
+           "get_model_class"]
