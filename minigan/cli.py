@@ -62,12 +62,14 @@ PRESETS = {
                               lr_g=5e-4, lr_d=5e-4, betas=(0.5, 0.9)), batch_size=128, steps=3000)
         for data in ("ring8", "grid25")
     },
-    # SeqGAN (chapter 10) with the settings of benchmarks/quality_seq.py: G and D of embedding
-    # 32 and hidden 32; MLE pretraining of G (Adam 1e-2), D pretraining (Adam 5e-3), then
-    # adversarial steps of one policy-gradient update (8 rollouts per prefix, mean-reward
-    # baseline, Adam 1e-3) and 5 D updates. The three phases are steps of one run; a --steps
-    # other than the default scales them (``plan_phases``). Measured on one loaded core: the
-    # default oracle run 100 s (the 150 adversarial steps are two thirds of it), grammar 55 s.
+    # SeqGAN (chapter 10): G and D of embedding 32 and hidden 32; MLE pretraining of G (Adam
+    # 1e-2), D pretraining (Adam 5e-3), then adversarial steps of one policy-gradient update
+    # (8 rollouts per prefix, mean-reward baseline, Adam 1e-3) and 5 D updates. The oracle here
+    # has V = 500, so that a default run takes about 100 s on one core; benchmarks/quality_seq.py
+    # measures SeqGAN on the paper's V = 5000 oracle with the paper's policy gradient. The three
+    # phases are steps of one run; a --steps other than the default scales them
+    # (``plan_phases``). Measured on one loaded core: the default oracle run 100 s (the 150
+    # adversarial steps are two thirds of it), grammar 55 s.
     # The grammar's vocab_size and start_token: len(VOCAB) = 18 and VOCAB.bos = 1.
     "seqgan": {
         "oracle": dict(model=dict(_SEQGAN, vocab_size=500, seq_len=20, start_token=0,
