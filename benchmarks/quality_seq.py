@@ -19,8 +19,8 @@ SeqGAN gets (the fair baseline), or SeqGAN: D pretrained 1,000 steps, then 100 a
 steps, each one policy-gradient update of G on 64 sampled sequences with 4 rollouts per prefix
 (paper 16) and the paper's settings (no baseline, Adam 1e-2, gradients clipped to 5, rollout
 network β ← 0.8 β + 0.2 θ), and 5 D updates on fresh samples. Two discriminators (VARIANTS):
-minigan's LSTM classifier and the paper's CNN. Reported: NLL_oracle of 2,000 samples of each
-generator (lower = samples the oracle finds likelier; the oracle's own samples give its
+minigan's LSTM classifier and the paper's CNN; and a control without D, every reward 0.5.
+Reported: NLL_oracle of 2,000 samples of each generator (lower = samples the oracle finds likelier; the oracle's own samples give its
 entropy rate), NLL_test, G's NLL of 2,000 held-out oracle sequences (lower = G covers the data
 better), and the sample entropy (G's per-token entropy, estimated as the NLL of its own samples
 under the distribution they were drawn from). The paper reports NLL_oracle 10.31 random / 9.04
@@ -249,14 +249,15 @@ def report(results, a, log):
         variants = list(runs[0]["variants"])
         for v in variants:
             vs = [r["variants"][v] for r in runs]
-            log(f"| SeqGAN ({v}) | {ms([x['nll'] for x in vs])} | "
+            label = "control: reward 0.5, no D" if v == "const" else "SeqGAN"
+            log(f"| {label} ({v}) | {ms([x['nll'] for x in vs])} | "
                 f"{ms([x['test'] for x in vs])} | {ms([x['ent'] for x in vs])} |")
-            log(f"| MLE continued at SeqGAN ({v})'s entropy (τ = "
+            log(f"| MLE continued at ({v})'s entropy (τ = "
                 f"{ms([x['matched_tau'] for x in vs])}) | {ms([x['matched'] for x in vs])} | "
                 f"- | {ms([x['matched_ent'] for x in vs])} |")
         for v in variants:
             vs = [(r["variants"][v], r) for r in runs]
-            log(f"SeqGAN ({v}) minus MLE: {ms([x['nll'] - r['mle'] for x, r in vs])}; minus "
+            log(f"({v}) minus MLE: {ms([x['nll'] - r['mle'] for x, r in vs])}; minus "
                 f"MLE continued: {ms([x['nll'] - r['mle_cont'] for x, r in vs])}; minus "
                 f"entropy-matched MLE continued: {ms([x['nll'] - x['matched'] for x, r in vs])} "
                 f"(NLL_oracle; negative = SeqGAN lower)")
@@ -325,9 +326,9 @@ def main(argv=None):
     p.add_argument("--d-pretrain", type=int, default=None,
                    help="D pretraining steps (default 1000; 300 quick)")
     p.add_argument("--baseline", choices=["none", "mean"], default="none")
-    p.add_argument("--variants", default="lstm-d,cnn-d",
+    p.add_argument("--variants", default="lstm-d,cnn-d,const",
                    help=f"SeqGAN variants on the oracle, comma-separated, from {list(VARIANTS)} "
-                        "(default both; the grammar runs the first)")
+                        "(default all three; the grammar runs the first)")
     p.add_argument("--json", help="write all numbers here")
     p.add_argument("--merge", nargs="+", metavar="JSON",
                    help="join these --json files (seeds run separately), print the tables "

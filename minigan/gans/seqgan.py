@@ -39,22 +39,31 @@ Sign and alignment are tested with hand-made rewards in place of D (tests/test_s
 "token k at position p" drives G to emit k there, also at p = 1, which only works if Q of
 y_t is estimated from rollouts of the prefix Y_{1:t} that INCLUDES y_t).
 
-What it achieves on minigan's oracle (benchmarks/quality_seq.py, V = 500): little. The
-policy gradient does what it is asked, G's samples fool D more and more (mean D(fake)
-0.30 → 0.43 in 100 steps), but the LSTM D, trained on the same 10,000 oracle sequences as
-G, separates held-out real from fake only 60–62% of the time (2 seeds, 500–3,000
-pretraining steps), and its score is uncorrelated with the oracle likelihood of a fake
-(correlation between −0.07 and +0.06), so fooling it does not move NLL_oracle beyond noise.
-Even the true reward, the oracle's log-likelihood in place of D, lowers NLL_oracle
-(5.95 → 5.10–5.17 in 50 steps, 2 seeds) only by lowering G's entropy: sampling the MLE G
-at a lower temperature, to the same sample entropy, does as well (0.06 better). NLL_oracle
-rewards concentration, so compare generators at equal sample entropy.
+What it achieves (benchmarks/quality_seq.py, the paper's oracle with V = 5000, the paper's
+policy gradient; numbers in benchmarks/results/seq_table.txt): SeqGAN's samples score a lower
+NLL_oracle than MLE's, as in the paper, with either discriminator. But three measurements say
+where the gain comes from:
 
-D here: Embedding → LSTM → Linear on the final hidden state (a logit; D(Y) = σ(logit)).
-The paper's D is a CNN with many window sizes, max-over-time pooling and a highway layer;
-an LSTM classifier reuses minigan's gradient-checked layers and sees the whole order of the
-tokens (which the grammar's validity depends on). D's loss is the GAN's:
-BCE(D(real), 1) + BCE(D(fake), 0), fakes fresh from G.
+- its samples' entropy falls with it, and MLE sampled at a temperature that gives the SAME
+  entropy scores better still: at equal diversity SeqGAN does not beat maximum likelihood
+  (Caccia et al. 2020 found the same for published text GANs);
+- a control with no discriminator at all, every reward 0.5 ("const"), lowers NLL_oracle as much
+  or more. Without a baseline the policy gradient raises the log-probability of whatever G
+  sampled; in expectation that is zero, but every step sharpens G a little towards its own
+  samples, and the steps add up (a rich-get-richer drift; Adam's normalised steps make it
+  larger), whatever the reward;
+- the discriminators do not know what the oracle likes (benchmarks/seq_discriminator.py):
+  trained on the same 10,000 sequences as G, they tell held-out real from generated sequences
+  barely better than chance (AUC 0.55 and 0.53 at V = 5000), the LSTM D memorises its training
+  sequences (mean D 0.87 on them, 0.25 on held-out real ones), and neither score correlates with
+  the oracle's likelihood of a fake (|r| < 0.02). D's information about the oracle comes from
+  the same 10,000 samples that MLE already uses.
+
+D: :class:`SequenceDiscriminator` (Embedding → LSTM → Linear on the final hidden state; it
+reuses minigan's gradient-checked layers and sees the whole order of the tokens, which the
+grammar's validity depends on) or :class:`CNNDiscriminator` (the paper's: windows of several
+widths, max over time, highway, dropout, L2). D(Y) = σ(logit); D's loss is the GAN's:
+BCE(D(real), 1) + BCE(D(fake), 0), fakes fresh from G; rewards use D in eval mode.
 
 Training, as in the paper, in three phases that ``train_step`` walks through by step number
 (so that :func:`minigan.train.fit` runs, checkpoints and resumes all of it)::
