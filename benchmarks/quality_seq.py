@@ -11,20 +11,20 @@ part (both variants; MLE pretraining at V = 5000 is 2 of them), about 2 minutes 
 grammar part, --quick about 30 s. On a loaded machine its wall time is longer.
 
 **Oracle** (Yu et al. 2017, section 4): a fixed random LSTM (V = 5000, T = 20, E = H = 32,
-parameters ~ N(0, 1), as the paper's; its entropy rate, 5.78 nats, is the paper's oracle's;
-see minigan.data.sequences.OracleLSTM) generates a FIXED training set of 10,000 sequences. G
-(E = H = 32, as the paper) is pretrained by MLE on it (2,000 steps of 64, Adam 1e-2); then,
-from that same pretrained G, either MLE continued on the same set for as many G updates as
-SeqGAN gets (the fair baseline), or SeqGAN: D pretrained 1,000 steps, then 100 adversarial
-steps, each one policy-gradient update of G on 64 sampled sequences with 4 rollouts per prefix
-(paper 16) and the paper's settings (no baseline, Adam 1e-2, gradients clipped to 5, rollout
-network β ← 0.8 β + 0.2 θ), and 5 D updates on fresh samples. Two discriminators (VARIANTS):
-minigan's LSTM classifier and the paper's CNN; and a control without D, every reward 0.5.
-Reported: NLL_oracle of 2,000 samples of each generator (lower = samples the oracle finds likelier; the oracle's own samples give its
-entropy rate), NLL_test, G's NLL of 2,000 held-out oracle sequences (lower = G covers the data
-better), and the sample entropy (G's per-token entropy, estimated as the NLL of its own samples
-under the distribution they were drawn from). The paper reports NLL_oracle 10.31 random / 9.04
-MLE / 8.74 SeqGAN.
+parameters ~ N(0, 1), as the paper's; its entropy rate, 5.78 nats, is the paper's oracle's; see
+minigan.data.sequences.OracleLSTM) generates a FIXED training set of 10,000 sequences. G (E = H
+= 32, as the paper) is pretrained by MLE on it (2,000 steps of 64, Adam 1e-2); then, from that
+same pretrained G, either MLE continued on the same set for as many G updates as SeqGAN gets
+(the fair baseline), or SeqGAN: D pretrained 1,000 steps, then 100 adversarial steps, each one
+policy-gradient update of G on 64 sampled sequences with 4 rollouts per prefix (paper 16) and
+the paper's settings (no baseline, Adam 1e-2, gradients clipped to 5, rollout network β ← 0.8 β
++ 0.2 θ), and 5 D updates on fresh samples. Two discriminators (VARIANTS): minigan's LSTM
+classifier and the paper's CNN; and a control without D, every reward 0.5. Reported: NLL_oracle
+of 2,000 samples of each generator (lower = samples the oracle finds likelier; the oracle's own
+samples give its entropy rate), NLL_test, G's NLL of 2,000 held-out oracle sequences (lower = G
+covers the data better), and the sample entropy (G's per-token entropy, estimated as the NLL of
+its own samples under the distribution they were drawn from). The paper reports NLL_oracle
+10.31 random / 9.04 MLE / 8.74 SeqGAN.
 
 NLL_oracle rewards concentration: sampling the MLE generator at temperature 0.8 lowers it a
 lot without any training. So the table also has MLE continued sampled at the temperature at
