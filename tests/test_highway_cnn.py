@@ -6,6 +6,7 @@ definition, and the clear errors."""
 import numpy as np
 import pytest
 
+from minigan import backend
 from minigan.gans.seqgan import CNNDiscriminator, SeqGAN
 from minigan.gradcheck import check_layer, check_scalar_function
 from minigan.nn import Highway
@@ -145,3 +146,26 @@ def test_seqgan_d_loss_with_the_cnn_includes_the_l2_term(rng):
     analytic = {n: g.copy() for n, _, g in gan.D.named_parameters()}
     report = check_scalar_function(f, arrays, analytic)
     assert max(report.values()) < TOL, report
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a CUDA GPU")
+def test_cnn_discriminator_gpu_matches_cpu(rng):   # pragma: no cover - needs a GPU
+    import cupy
+    D = make_cnn(rng, 9, 6, 3, ((1, 2), (2, 3), (4, 2)), dropout=0.0, l2=0.3)
+    tokens = rng.integers(0, 9, (5, 6))
+    dy = rng.standard_normal((5, 1))
+    s, cache = D.forward(tokens)
+    D.zero_grad()
+    D.backward(dy, cache)
+    D.l2_loss_and_backward()
+    cpu = {n: g.copy() for n, _, g in D.named_parameters()}
+    backend.use("cupy")                                    # (conftest switches back after)
+    D.to(backend_name="cupy")
+    D.zero_grad()
+    sg, cg = D.forward(cupy.asarray(tokens))
+    D.backward(cupy.asarray(dy), cg)
+    D.l2_loss_and_backward()
+    np.testing.assert_allclose(cupy.asnumpy(sg), s, rtol=1e-10, atol=1e-12)
+    for n, _, g in D.named_parameters():
+        np.testing.assert_allclose(cupy.asnumpy(g), cpu[n], rtol=1e-10, atol=1e-12, err_msg=n)
