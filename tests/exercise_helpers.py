@@ -19,3 +19,31 @@ def assert_not_implemented_propagates(check):
     with pytest.raises(NotImplementedError, match="Exercise 0.0") as info:
         check(stub)
     assert not isinstance(info.value, ExerciseError)
+
+
+def check_tests(module, correct):
+    """The three tests every chapter's checks get, for ``correct``: a list of (check, a right
+    answer) pairs, several right answers per check where they can be written differently.
+
+    - each right answer passes its check (:func:`assert_passes`);
+    - every ``check_*`` of ``module`` has at least one right answer in ``correct``;
+    - each check lets an unfinished exercise's NotImplementedError through unchanged.
+
+    Use: ``test_accepts, test_covered, test_not_implemented = check_tests(ex, CORRECT)`` at
+    module level (pytest collects them by their ``test_`` names)."""
+    checks = list(dict.fromkeys(c for c, _ in correct))
+
+    @pytest.mark.parametrize("check, fn", correct, ids=[f.__name__ for _, f in correct])
+    def test_check_accepts_correct_answer(check, fn, capsys):
+        assert_passes(check, fn, capsys)
+
+    def test_every_check_is_covered():
+        assert ({c.__name__ for c in checks}
+                == {n for n in module.__all__ if n.startswith("check_")})
+
+    @pytest.mark.parametrize("check", checks, ids=[c.__name__ for c in checks])
+    def test_not_implemented_propagates_unchanged(check):
+        assert_not_implemented_propagates(check)
+
+    return (test_check_accepts_correct_answer, test_every_check_is_covered,
+            test_not_implemented_propagates_unchanged)

@@ -9,6 +9,8 @@ import pytest
 from minigan import exercises as ex
 from minigan.exercises import ExerciseError
 
+from exercise_helpers import check_tests
+
 
 def softplus(z):
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
@@ -83,18 +85,6 @@ CORRECT = [
 ]
 
 
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
-def test_check_accepts_correct_answer(check, fn, capsys):
-    assert_passes(check, fn, capsys)
-
-
-def test_every_check_is_covered():
-    assert {c.__name__ for c, _ in CORRECT} == {n for n in ex.__all__ if n.startswith("check_")}
-
-
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
-def test_not_implemented_propagates_unchanged(check, fn):
-    assert_not_implemented_propagates(check)
 
 
 def test_exercise_error_is_an_assertion_error():
@@ -361,13 +351,10 @@ def test_float32_answers_pass():
 
 
 # --- chapter 4: convolutions by hand ---------------------------------------------------------
-# Appended as its own block: the parametrized tests above were built from the lists as they
-# stood; CORRECT is re-bound below so that test_every_check_is_covered (which reads it when
-# it runs) sees the chapter-4 checks too.
+# Appended as its own block; the shared tests of every check (chapters 1-4) are made below,
+# from CORRECT + CH4_CORRECT.
 
 from minigan.kernels import col2im, im2col  # noqa: E402
-
-from exercise_helpers import assert_not_implemented_propagates, assert_passes
 
 
 def conv2d_backward(dy, x, W, stride, padding, *, bad=None):
@@ -464,24 +451,8 @@ CH4_CORRECT = [
     (ex.check_conv_transpose2d_forward, conv_transpose2d_forward),
     (ex.check_batchnorm_backward, batchnorm_backward),
 ]
-CORRECT = CORRECT + CH4_CORRECT
-
-
-@pytest.mark.parametrize("check, fn", CH4_CORRECT, ids=[f.__name__ for _, f in CH4_CORRECT])
-def test_ch4_check_accepts_correct_answer(check, fn, capsys):
-    check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("\u2713 " + fn.__name__ + " passed")
-    assert out.count("\n") == 1
-
-
-@pytest.mark.parametrize("check, fn", CH4_CORRECT, ids=[f.__name__ for _, f in CH4_CORRECT])
-def test_ch4_not_implemented_propagates_unchanged(check, fn):
-    def stub(*args):
-        raise NotImplementedError("Exercise 4.9")
-    with pytest.raises(NotImplementedError, match="Exercise 4.9") as info:
-        check(stub)
-    assert not isinstance(info.value, ExerciseError)
+(test_check_accepts_correct_answer, test_every_check_is_covered,
+ test_not_implemented_propagates_unchanged) = check_tests(ex, CORRECT + CH4_CORRECT)
 
 
 CH4_WRONG = {

@@ -6,7 +6,7 @@ import pytest
 from minigan import exercises_dcgan as ex
 from minigan.exercises import ExerciseError
 
-from exercise_helpers import assert_not_implemented_propagates, assert_passes
+from exercise_helpers import check_tests
 
 
 # --- correct answers ---------------------------------------------------------------------
@@ -31,18 +31,8 @@ CORRECT = [
 ]
 
 
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
-def test_check_accepts_correct_answer(check, fn, capsys):
-    assert_passes(check, fn, capsys)
-
-
-def test_every_check_is_covered():
-    assert {c.__name__ for c, _ in CORRECT} == set(ex.__all__)
-
-
-@pytest.mark.parametrize("check", [ex.check_transposed_conv_output_size, ex.check_interpolate_latents])
-def test_not_implemented_propagates_unchanged(check):
-    assert_not_implemented_propagates(check)
+(test_check_accepts_correct_answer, test_every_check_is_covered,
+ test_not_implemented_propagates_unchanged) = check_tests(ex, CORRECT)
 
 
 def test_reference_sizes_are_pytorchs_formula():

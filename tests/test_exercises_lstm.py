@@ -6,7 +6,7 @@ import pytest
 from minigan import exercises_lstm as ex
 from minigan.exercises import ExerciseError
 
-from exercise_helpers import assert_not_implemented_propagates, assert_passes
+from exercise_helpers import check_tests
 
 
 def sig(z):
@@ -204,19 +204,8 @@ CORRECT = [
 ]
 
 
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
-def test_check_accepts_correct_answer(check, fn, capsys):
-    assert_passes(check, fn, capsys)
-
-
-def test_every_check_is_covered():
-    assert {c.__name__ for c, _ in CORRECT} == set(ex.__all__)
-
-
-@pytest.mark.parametrize("check", [ex.check_lstm_cell_backward, ex.check_lstm_bptt_backward,
-                                   ex.check_reinforce_grad])
-def test_not_implemented_propagates_unchanged(check):
-    assert_not_implemented_propagates(check)
+(test_check_accepts_correct_answer, test_every_check_is_covered,
+ test_not_implemented_propagates_unchanged) = check_tests(ex, CORRECT)
 
 
 def test_references_agree_with_the_written_out_formulas():

@@ -7,7 +7,7 @@ from minigan import exercises_seq as ex
 from minigan.data.sines import wasserstein_1d as library_w1
 from minigan.exercises import ExerciseError
 
-from exercise_helpers import assert_not_implemented_propagates, assert_passes
+from exercise_helpers import check_tests
 
 
 # --- 10.1: correct answers, written as a learner would --------------------------------------
@@ -118,18 +118,8 @@ CORRECT = [
 ]
 
 
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
-def test_check_accepts_correct_answer(check, fn, capsys):
-    assert_passes(check, fn, capsys)
-
-
-def test_every_check_is_covered():
-    assert {c.__name__ for c, _ in CORRECT} == set(ex.__all__)
-
-
-@pytest.mark.parametrize("check", [ex.check_rollout_rewards, ex.check_wasserstein_1d])
-def test_not_implemented_propagates_unchanged(check):
-    assert_not_implemented_propagates(check)
+(test_check_accepts_correct_answer, test_every_check_is_covered,
+ test_not_implemented_propagates_unchanged) = check_tests(ex, CORRECT)
 
 
 def test_the_completer_keeps_the_prefix_and_is_deterministic():

@@ -8,7 +8,7 @@ from minigan.exercises import ExerciseError
 from minigan.metrics import mode_metrics
 from minigan.nn.spectral import power_iteration as minigan_power_iteration
 
-from exercise_helpers import assert_not_implemented_propagates, assert_passes
+from exercise_helpers import check_tests
 
 
 def _unit(a):
@@ -74,18 +74,8 @@ CORRECT = [
 ]
 
 
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f.__name__ for _, f in CORRECT])
-def test_check_accepts_correct_answer(check, fn, capsys):
-    assert_passes(check, fn, capsys)
-
-
-def test_every_check_is_covered():
-    assert {c.__name__ for c, _ in CORRECT} == set(ex.__all__)
-
-
-@pytest.mark.parametrize("check", [ex.check_power_iteration, ex.check_pack, ex.check_reverse_kl_modes])
-def test_not_implemented_propagates_unchanged(check):
-    assert_not_implemented_propagates(check)
+(test_check_accepts_correct_answer, test_every_check_is_covered,
+ test_not_implemented_propagates_unchanged) = check_tests(ex, CORRECT)
 
 
 # --- the checks' references are the library's --------------------------------------------
