@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STEPS  ?= 3000
 
-.PHONY: demo test student clean
+.PHONY: demo test rounding student clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,21 @@ demo: $(BIN)/python
 	$(BIN)/minigan train gan --data ring8 --steps $(STEPS) --seed 0 --out runs/gan-ring8
 	@echo "results: runs/dcgan-digits/ and runs/gan-ring8/: samples.png, metrics.json, losses.png"
 
-# Install with the test extras, then run the whole suite, notebooks included (nbval).
+# Install with the test extras, then run the whole suite, notebooks included (nbval), on two
+# workers (one per core; each test module and each notebook is one unit for one worker: conftest.py).
 test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
+
+# The training-quality tests and the notebooks' asserted cells under several roundings (BLAS
+# kernels, numba or NumPy kernels): scripts/rounding_variants.py. `--notebooks` there runs every notebook.
+rounding: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python scripts/rounding_variants.py $(ROUNDING_ARGS)
 
 # The exercise versions of the notebooks, for handing out: build/student/*.ipynb
 student: $(BIN)/python
+	$(BIN)/python -m pip install --quiet "nbformat>=5.9"
 	$(BIN)/python scripts/make_student_notebooks.py notebooks build/student
 
 clean:

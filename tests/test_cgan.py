@@ -5,6 +5,9 @@ that was asked for."""
 import numpy as np
 import pytest
 
+import quality_runs
+from quality_runs import assert_quality
+
 from minigan.data import load_digits, make_loader
 from minigan.gans.cgan import CDCGAN, CGAN
 from minigan.gradcheck import check_scalar_function
@@ -195,25 +198,13 @@ def test_conditional_accuracy_arguments_and_reference():
         conditional_accuracy(GAN(data_shape=(1, 8, 8)), clf)
 
 
-@pytest.mark.parametrize("conditioning, hidden, steps", [("embedding", 128, 1500),
-                                                      ("onehot", 256, 2500)])
-def test_training_on_digits_raises_conditional_accuracy(conditioning, hidden, steps):
-    """A short run: before, G ignores the label (accuracy ≈ chance, 0.1); after, an
-    independent classifier reads most samples as the digit asked for. (With one-hot codes
-    the MLP takes longer to start using the label: about 1500 steps at width 256.)"""
-    clf = digits_classifier()
-    loader = make_loader(load_digits(split="train"), 64, seed=0, with_labels=True)
-    m = CGAN(conditioning=conditioning, latent_dim=32, hidden=hidden, seed=0)
-    before = conditional_accuracy(m, clf, n_per_class=50)["accuracy"]
-    start = {n: p.copy() for n, p, _ in m.g_parameters() + m.d_parameters()}
-    for step in range(steps):
-        m.train_step(loader.batch_at(step))
-    after = conditional_accuracy(m, clf, n_per_class=50)
-    for n, p, _ in m.g_parameters() + m.d_parameters():
-        assert not np.allclose(p, start[n]), f"{n} did not move over training"
-    assert before < 0.25, before
-    assert after["accuracy"] > before + 0.4 and after["accuracy"] > 0.6, (before, after)
-
+@pytest.mark.quality
+@pytest.mark.parametrize("run", [quality_runs.cgan_embedding_digits,
+                                 quality_runs.cgan_onehot_digits], ids=["embedding", "onehot"])
+def test_training_on_digits_raises_conditional_accuracy(run):
+    """A short run from three seeds: before, G ignores the label (accuracy near chance, 0.1);
+    after, an independent classifier reads most samples as the digit asked for."""
+    assert_quality(run)
 
 
 # --- the convolutional variant: label maps as extra channels of D's input ----------------------
@@ -289,12 +280,6 @@ def test_conv_train_step_moves_everything_and_resumes_exactly(conditioning):
         CDCGAN(data_shape=(1, 6, 6))
 
 
+@pytest.mark.quality
 def test_conv_training_on_digits_raises_conditional_accuracy():
-    clf = digits_classifier()
-    loader = make_loader(load_digits(split="train"), 64, seed=0, with_labels=True)
-    m = CDCGAN(conditioning="embedding", seed=0)
-    before = conditional_accuracy(m, clf, n_per_class=50)["accuracy"]
-    for step in range(400):
-        m.train_step(loader.batch_at(step))
-    after = conditional_accuracy(m, clf, n_per_class=50)["accuracy"]
-    assert before < 0.25 and after > 0.6 and after > before + 0.4, (before, after)
+    assert_quality(quality_runs.cdcgan_digits)

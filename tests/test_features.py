@@ -41,6 +41,7 @@ def small_digits(n=200):
     return ImageDataset(ds.images[:n], ds.labels[:n], "digits-small", ds.classes)
 
 
+@pytest.mark.quality
 def test_digits_classifier_is_accurate(net, digits_test):
     acc = net.accuracy(digits_test)
     assert acc > 0.95, f"test accuracy {acc:.4f}"
@@ -79,6 +80,7 @@ def test_bad_inputs_are_rejected(net):
         Classifier((1, 3, 3), "01")
 
 
+@pytest.mark.quality
 def test_usable_as_the_classifier_of_classifier_metrics(net, digits_test):
     m = classifier_metrics(digits_test.images, net, 10)
     assert m["classes_covered"] == 10 and m["confidence"] > 0.9 and m["class_kl"] < 0.05
@@ -112,6 +114,7 @@ def test_save_and_load_round_trip(net, digits_test, tmp_path):
         load_classifier(tmp_path / "other.npz")
 
 
+@pytest.mark.quality
 def test_trains_on_28x28_images():
     """Two classes told apart by where a bright bar is: learnable in two epochs."""
     rng = np.random.default_rng(0)
@@ -127,6 +130,7 @@ def test_trains_on_28x28_images():
     assert clf.accuracy(ds) == 1.0
 
 
+@pytest.mark.quality
 @pytest.mark.skipif(not (REAL / "t10k-images-idx3-ubyte.gz").is_file(),
                     reason="real MNIST test files not in /work/shared/data/mnist")
 def test_learns_real_mnist_quickly(tmp_path):

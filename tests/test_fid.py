@@ -171,6 +171,7 @@ def digits():
     return digits_feature_net(seed=0), load_digits("train", seed=0), load_digits("test", seed=0)
 
 
+@pytest.mark.quality
 def test_image_quality_on_digits(digits):
     net, train, test = digits
     real = image_quality(train.images, train.images, test.images, net)

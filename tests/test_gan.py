@@ -4,10 +4,12 @@ measurably improves the samples."""
 import numpy as np
 import pytest
 
-from minigan.data import make_loader, ring8
+import quality_runs
+from quality_runs import assert_quality
+
+from minigan.data import ring8
 from minigan.gans.gan import GAN, step_rng
 from minigan.gradcheck import check_scalar_function
-from minigan.metrics import mode_metrics
 
 from gan_losses import d_loss, g_loss, randomize_parameters
 
@@ -88,21 +90,11 @@ def test_k_discriminator_steps_take_k_batches():
     assert gan.opt_d.t == 6 and gan.opt_g.t == 2
 
 
+@pytest.mark.quality
 def test_training_improves_mode_metrics_and_moves_everything():
-    """A short run on a looser ring: quality measured before and after."""
-    mixture = ring8(std=0.05)
-    gan = GAN(data_shape=(2,), latent_dim=2, hidden=64, depth=2, seed=0)
-    start = {n: p.copy() for n, p, _ in gan.G.named_parameters("G.") + gan.D.named_parameters("D.")}
-    before = mode_metrics(gan.sample(1000), mixture)
-    loader = make_loader(mixture, 128, seed=0)
-    for step in range(1500):
-        gan.train_step(loader.batch_at(step))
-    after = mode_metrics(gan.sample(1000), mixture)
-    for n, p, _ in gan.G.named_parameters("G.") + gan.D.named_parameters("D."):
-        assert not np.allclose(p, start[n]), f"{n} did not move over training"
-    assert after["high_quality"] > before["high_quality"] + 0.2, (before, after)
-    assert after["modes_covered"] >= 6, after
-    assert after["reverse_kl"] < before["reverse_kl"] or before["reverse_kl"] == np.inf
+    """A short run on a looser ring, measured before and after, from three seeds (the bars and
+    why a median: tests/quality_runs.py)."""
+    assert_quality(quality_runs.gan_ring)
 
 
 def test_noise_is_a_function_of_seed_and_step():

@@ -4,6 +4,9 @@ our own), training that moves every parameter and improves the samples, exact re
 import numpy as np
 import pytest
 
+import quality_runs
+from quality_runs import assert_quality
+
 from minigan.data.sines import (AMP_RANGE, FREQ_RANGE, SEQ_LEN, SineDataset, fit_sines,
                                 sine_report, sine_waves, wasserstein_1d)
 from minigan.gans.rcgan import RCGAN, RecurrentNet
@@ -325,26 +328,10 @@ def test_clear_errors_for_wrong_batches():
     assert u.step == 0 and c.step == 0
 
 
-def _quality(m, real_fit):
-    """W1 of the fitted frequencies and of the amplitudes, each relative to the width of the
-    data's range (4 and 0.8), summed; and, for RCGAN, the mean |f asked − f fitted|."""
-    x, asked = m.sample(500, seed=11, return_cond=True)
-    r = sine_report(x, None, freq_asked=asked, real_fit=real_fit)
-    return r["w1_freq"] / 4 + r["w1_amp"] / 0.8, r.get("freq_err")
-
-
-@pytest.mark.parametrize("conditional", [False, True])
-def test_short_training_brings_frequencies_and_amplitudes_closer_to_the_data(conditional):
-    """400 steps (measured: the score falls from about 1.0-1.2 to 0.2-0.4 for seed 0, and
-    RCGAN's frequency error from 2.8 to about 0.2); asked: a real improvement, by a margin."""
-    ds = SineDataset(2000, seed=0)
-    real_fit = fit_sines(ds.sequences[:500])
-    loader = ds.loader(64, seed=0, with_freq=conditional)
-    m = RCGAN(hidden=16, conditional=conditional, lr_d=4e-3, seed=0)
-    before, err_before = _quality(m, real_fit)
-    for s in range(400):
-        m.train_step(loader.batch_at(s))
-    after, err_after = _quality(m, real_fit)
-    assert after < 0.6 * before, (before, after)
-    if conditional:
-        assert err_after < 0.5 * err_before, (err_before, err_after)
+@pytest.mark.quality
+@pytest.mark.parametrize("run", [quality_runs.rgan_sines, quality_runs.rcgan_sines],
+                         ids=["rgan", "rcgan"])
+def test_short_training_brings_frequencies_and_amplitudes_closer_to_the_data(run):
+    """600 steps from three seeds: the fitted frequencies and amplitudes move towards the
+    data's, and RCGAN's frequency error falls (tests/quality_runs.py)."""
+    assert_quality(run)

@@ -10,12 +10,14 @@ moves, and exact checkpoint/resume through minigan.train.fit.
 import numpy as np
 import pytest
 
-from minigan import backend
+import quality_runs
+from quality_runs import assert_quality
+
 from minigan.data import DataLoader
-from minigan.data.sequences import VOCAB, sample_sentences, validity
-from minigan.gans.seqgan import SeqGAN, SequenceDiscriminator
+from minigan.data.sequences import VOCAB, sample_sentences
+from minigan.gans.seqgan import SeqGAN
 from minigan.gradcheck import check_scalar_function
-from minigan.lm import MLE, LanguageModel, draw_tokens
+from minigan.lm import LanguageModel, draw_tokens
 from minigan.train import fit
 
 TOL = 1e-6
@@ -189,17 +191,9 @@ def assert_all_moved(before, module, what):
         assert not np.allclose(before[n], p), f"{what}.{n} did not move"
 
 
+@pytest.mark.quality
 def test_mle_training_lowers_nll_and_raises_validity():
-    data = sample_sentences(512, seq_len=12, seed=0)
-    model = MLE(len(VOCAB), embed_dim=16, hidden=32, seq_len=12, start_token=VOCAB.bos,
-                lr=1e-2, seed=0)
-    loader = DataLoader(data, batch_size=32, seed=0)
-    before, nll0 = snapshot(model.G), model.G.nll(data)
-    valid0 = validity(model.sample(200))
-    fit(model, loader.batch_at, 300, progress=False)
-    assert model.G.nll(data) < nll0 - 1.0
-    assert validity(model.sample(200)) > max(0.5, valid0 + 0.3)
-    assert_all_moved(before, model.G, "G")
+    assert_quality(quality_runs.mle_grammar)
 
 
 def tiny_seqgan(**kw):

@@ -1,0 +1,73 @@
+"""Shared pytest set-up: headless plots, one thread per process, the ``gpu`` marker, a clean
+backend per test, and the notebooks kept whole when the suite runs on several workers."""
+import os
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")   # before anything imports matplotlib.pyplot
+# `make test` runs two pytest workers (pytest-xdist) on the 2-core machine, and each notebook
+# runs in a kernel of its own; a second BLAS or numba thread per process would oversubscribe the
+# cores, and OpenBLAS's spinning threads then slow every process down. The kernels inherit these.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from minigan import backend  # noqa: E402
+
+# Property tests draw the same examples on every run: a check must not pass or fail by chance.
+# `pytest --hypothesis-profile=explore` draws new ones (while developing, to look for bugs).
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile("ci")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "gpu: needs CuPy and a CUDA GPU; skipped cleanly when there is none")
+
+
+def _weight(item):
+    """0 for the student-notebook runs, 1 for nbval's notebook cells, 2 for the rest."""
+    path = Path(str(getattr(item, "path", None) or item.fspath))
+    return 0 if path.name == "test_student_notebooks.py" else 1 if path.suffix == ".ipynb" else 2
+
+
+def pytest_collection_modifyitems(config, items):
+    # `make test` runs `-n 2 --dist loadscope --no-loadscope-reorder`: each test module and each
+    # notebook (whose cells share one kernel) is one unit of work for one worker, handed out in
+    # this order. The long units first (one worker starts the student notebooks, the other the
+    # notebooks themselves), the many short tests last, to even the two workers out.
+    items.sort(key=_weight)
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if gpu_items and not backend.gpu_available():
+        skip = pytest.mark.skip(reason="no CuPy / CUDA GPU on this machine")
+        for item in gpu_items:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """The tests' matrices are small: one BLAS thread is faster and never oversubscribes
+    the 2-core CI machine (see minigan.backend.blas_threads)."""
+    with backend.blas_threads(1):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backend():
+    """Each test starts on NumPy with minigan's global generator seeded to 0, and a test
+    that switches to CuPy cannot leak that into the next one."""
+    if backend.name != "numpy":
+        backend.use("numpy")
+    backend.seed(0)
+    yield
+    if backend.name != "numpy":
+        backend.use("numpy")
+
+
+@pytest.fixture
+def rng():
+    """A seeded NumPy generator for test data (independent of minigan's global one)."""
+    return np.random.default_rng(20240601)
