@@ -11,11 +11,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Install, then the main job: DCGAN on the embedded 8x8 digits, and the first GAN on the
-# embedded ring of Gaussians; pictures and numbers land in runs/.
+# embedded ring of Gaussians; pictures and numbers land in runs/ (--overwrite: a second
+# `make demo` replaces the demo's own runs, where `minigan train` would refuse).
 demo: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/minigan train dcgan --data digits --steps $(STEPS) --seed 0 --out runs/dcgan-digits
-	$(BIN)/minigan train gan --data ring8 --steps $(STEPS) --seed 0 --out runs/gan-ring8
+	$(BIN)/minigan train dcgan --data digits --steps $(STEPS) --seed 0 --out runs/dcgan-digits --overwrite
+	$(BIN)/minigan train gan --data ring8 --steps $(STEPS) --seed 0 --out runs/gan-ring8 --overwrite
 	@echo "results: runs/dcgan-digits/ and runs/gan-ring8/: samples.png, metrics.json, losses.png"
 
 # Install with the test extras, then run the whole suite, notebooks included (nbval), on two

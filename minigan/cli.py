@@ -5,18 +5,27 @@
     minigan train seqgan --data oracle --out runs/seqgan     # token sequences (also: grammar)
     minigan train rcgan --data sines --out runs/rcgan        # real-valued sequences
     minigan train --resume runs/ring8 --steps 6000         # continue a run, exactly
+    minigan train gan --lr 2e-4 --beta1 0.5 --out runs/slow  # the optimiser's settings
     minigan sample runs/digits --n 64 --out grid.png
+
+A run never destroys another: an --out that holds an earlier run is refused unless
+--overwrite says to delete it, and a directory that a live run is writing is locked
+(minigan.train.run_lock).
 """
 from __future__ import annotations
 
 import argparse
+import glob
+import inspect
 import json
+import math
 import os
+import shlex
 import sys
 import time
 
 from . import __version__
-from .train import CheckpointError, TrainingDiverged
+from .train import CheckpointError, RunLocked, TrainingDiverged
 
 # Per model and dataset: the settings that train well, the batch size and the default steps.
 # The MLP GAN's toy settings come from a small sweep (3 seeds each) of width, depth, latent
@@ -96,6 +105,12 @@ DEFAULT_DATA = {"gan": "ring8", "dcgan": "digits", "cgan": "digits", "cdcgan": "
 # step's batch for its D updates (as benchmarks/quality_seq.py feeds it), and RCGAN's
 # conditional batches are (sequences, frequencies) pairs, which a list of batches would mimic.
 ONE_BATCH_PER_STEP = ("seqgan", "rcgan")
+# Every learning rate a model's constructor may take: G's and D's, and SeqGAN's MLE and
+# policy-gradient rates for G. --lr sets each one the model takes.
+LR_KEYS = ("lr_g", "lr_d", "lr_mle", "lr_adv")
+# What a run writes into its directory (besides run.json and the snapshots samples/step-N.png):
+# finding any of them, a new run refuses the directory unless --overwrite.
+RUN_FILES = ("checkpoint.npz", "history.json", "metrics.json", "samples.png", "losses.png")
 
 
 def preset(model: str, data: str) -> dict:
@@ -129,6 +144,114 @@ def plan_phases(settings: dict, steps: int) -> dict:
             d -= 1
     model.update(pretrain_g_steps=g, pretrain_d_steps=d)
     return model
+
+
+def optimiser_settings(cls, settings, lr=None, beta1=None, beta2=None):
+    """A preset's model ``settings`` with --lr for every learning rate that the model ``cls``
+    takes (:data:`LR_KEYS`: G's and D's both) and --beta1 / --beta2 for Adam's β of a model
+    that takes ``betas`` (the other β stays the preset's, or the model's default). A clear
+    error for β on a model without them (WGAN's RMSprop; SeqGAN's Adam keeps its defaults)."""
+    params = inspect.signature(cls).parameters
+    out = dict(settings)
+    if lr is not None:
+        out.update({k: lr for k in LR_KEYS if k in params})
+    if beta1 is not None or beta2 is not None:
+        if "betas" not in params:
+            from .gans import MODELS
+            takes = sorted(m for m, c in MODELS.items() if "betas" in inspect.signature(c).parameters)
+            raise ValueError(f"--beta1/--beta2: model {cls.name!r} has no Adam betas to set; "
+                             f"they apply to: {', '.join(takes)}")
+        b1, b2 = out.get("betas", params["betas"].default)
+        out["betas"] = (b1 if beta1 is None else beta1, b2 if beta2 is None else beta2)
+    return out
+
+
+def check_options(args):
+    """Refuse the values of ``minigan train``'s options that would do something other than
+    asked: 0 or a negative --steps or --batch-size (``args.steps or default`` once turned 0
+    into the default), a learning rate that is not a positive number, a β outside [0, 1), and
+    options that a resumed run could not honour."""
+    for name in ("steps", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.sample_every is not None and args.sample_every < 0:
+        raise ValueError(f"--sample-every must be >= 0 (0: no snapshots), got {args.sample_every}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f"--lr must be a positive number, got {args.lr}")
+    for name in ("beta1", "beta2"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value < 1:
+            raise ValueError(f"--{name} must be in [0, 1), got {value}")
+    if args.resume:
+        if args.overwrite:
+            raise ValueError("--overwrite starts a new run in place of an old one; --resume "
+                             "continues the old one: give one of them")
+        given = [f"--{n}" for n in ("lr", "beta1", "beta2") if getattr(args, n) is not None]
+        if given:
+            raise ValueError(f"{'/'.join(given)} with --resume: a resumed run keeps the optimiser "
+                             f"settings of its checkpoint (that is what makes it exact); to train "
+                             f"with others, start a new run (another --out, or --overwrite)")
+
+
+def _snapshots(out):
+    return sorted(glob.glob(os.path.join(glob.escape(out), "samples", "step-*.png")))
+
+
+def earlier_run(out):
+    """What an earlier run left in ``out``: None when nothing (a new or empty directory, or
+    only files no run writes), else (who, files, snapshots, resumable): "gan on ring8 at step
+    40" (from its checkpoint, or its run.json), the paths of its files (run.json included)
+    and of its snapshots, which a new run would mix with, and whether ``--resume`` can
+    continue it."""
+    if not os.path.isdir(out):
+        return None
+    files = [os.path.join(out, n) for n in RUN_FILES if os.path.isfile(os.path.join(out, n))]
+    snapshots = _snapshots(out)
+    if not files and not snapshots:
+        return None
+    from .train import read_checkpoint
+    try:
+        meta, _ = read_checkpoint(out)
+        data = meta.get("run", {}).get("data")
+        who = f"{meta['model']}{f' on {data}' if data else ''} at step {meta['step']}"
+        resumable = True
+    except (CheckpointError, KeyError):
+        who, resumable = "no readable checkpoint", False
+        try:
+            with open(os.path.join(out, "run.json")) as f:
+                who = f"{json.load(f)['model']}, {who}"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    run_json = os.path.join(out, "run.json")
+    files += [run_json] if os.path.isfile(run_json) else []
+    return who, files, snapshots, resumable
+
+
+def claim_run_directory(out, overwrite=False):
+    """Make ``out`` (held with run_lock) ready for a new run: nothing to do if no earlier run
+    is there; else refuse (a clear error offering --resume, another --out or --overwrite), or
+    with ``overwrite`` delete that run's files (not others), so that the snapshots, history
+    and metrics of two runs never mix."""
+    found = earlier_run(out)
+    if found is None:
+        return
+    who, files, snapshots, resumable = found
+    if not overwrite:
+        resume = f"continue it with `minigan train --resume {shlex.quote(out)}`, " if resumable else ""
+        raise ValueError(f"{out} already holds a run ({who}); {resume}choose another --out, or "
+                         f"add --overwrite to delete it and train anew")
+    for path in files + snapshots:
+        os.remove(path)
+    try:
+        os.rmdir(os.path.join(out, "samples"))
+    except OSError:
+        pass                                    # absent, or holding files no run wrote
+    names = [os.path.basename(p) for p in files]
+    if snapshots:
+        names.append(f"{len(snapshots)} snapshot(s) in samples/")
+    print(f"minigan: --overwrite: deleted the earlier run in {out} ({who}): {', '.join(names)}",
+          file=sys.stderr)
 
 
 def describe_phases(model, steps):
@@ -179,8 +302,18 @@ def _parser():
                                              "dataset; seqgan's pretraining phases scale with it)")
     t.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     t.add_argument("--batch-size", type=int, help="batch size (default per dataset)")
-    t.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
+    t.add_argument("--out", help="run directory (default runs/MODEL-DATA); one that holds an "
+                                 "earlier run is refused unless --overwrite")
+    t.add_argument("--overwrite", action="store_true",
+                   help="delete the earlier run in --out (its checkpoint, metrics, history, "
+                        "pictures and snapshots) and train anew")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    t.add_argument("--lr", type=float, help="learning rate of every optimiser of the model: G's "
+                                            "and D's (seqgan's: MLE, policy gradient and D's; "
+                                            "default per dataset)")
+    t.add_argument("--beta1", type=float, help="Adam's beta1, for models trained with Adam "
+                                               "(not wgan, seqgan) (default per model)")
+    t.add_argument("--beta2", type=float, help="Adam's beta2 (as --beta1)")
     t.add_argument("--sample-every", type=int, metavar="N",
                    help="also save DIR/samples/step-N.png every N steps (default: 5 pictures a run; 0: none)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -200,24 +333,25 @@ def main(argv=None):
         if args.command == "train":
             return _train(args)
         return _sample(args)
-    except (ValueError, CheckpointError, TrainingDiverged) as exc:
+    except (ValueError, CheckpointError, TrainingDiverged, RunLocked) as exc:
         print(f"minigan: error: {exc}", file=sys.stderr)
         return 2
 
 
 def _train(args):
     from .gans import get_model_class
-    from .train import fit, read_checkpoint, load_model
-    from .tasks import make_task
+    from .train import load_model, read_checkpoint, run_lock
 
+    check_options(args)
     if args.resume:
         meta, _ = read_checkpoint(args.resume)
         run = meta.get("run", {})
         model, _ = load_model(args.resume)
         data, seed = run.get("data", "ring8"), run.get("seed", model.seed)
         batch_size = run.get("batch_size", preset(model.name, data)["batch_size"])
-        out = args.resume
-        steps = args.steps or run.get("steps") or model.step
+        # the run's directory (--resume also takes its checkpoint file)
+        out = (os.path.dirname(args.resume) or ".") if os.path.isfile(args.resume) else args.resume
+        steps = args.steps or run.get("steps") or model.step     # --steps: None or positive
     else:
         if not args.model:
             raise ValueError("train: name a model (e.g. `minigan train gan --data ring8`) or give --resume DIR")
@@ -225,19 +359,29 @@ def _train(args):
         data = args.data or DEFAULT_DATA.get(args.model, "digits")
         settings = preset(args.model, data)
         seed = args.seed
-        batch_size = args.batch_size or settings["batch_size"]
+        batch_size = args.batch_size or settings["batch_size"]     # None or positive: checked
         steps = args.steps or settings["steps"]
-        if steps <= 0 or batch_size <= 0:
-            raise ValueError("--steps and --batch-size must be positive")
         out = args.out or os.path.join("runs", f"{args.model}-{data}")
-        model = cls(**plan_phases(settings, steps), seed=seed)
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise ValueError(f"--out {out} is a file, not a directory")
+        model = cls(**optimiser_settings(cls, plan_phases(settings, steps), args.lr, args.beta1,
+                                         args.beta2), seed=seed)
+    # the whole run holds the directory: fit's checkpoints, and the files written around them
+    with run_lock(out):
+        if not args.resume:
+            claim_run_directory(out, overwrite=args.overwrite)
+        return _train_in(args, model, data, seed, batch_size, steps, out)
+
+
+def _train_in(args, model, data, seed, batch_size, steps, out):
+    from .tasks import make_task
+    from .train import fit, write_json
+
     # a conditional model's batches carry its condition: a cGAN's labels, RCGAN's frequencies
     conditional = hasattr(model, "n_classes") or bool(getattr(model, "conditional", False))
     task = make_task(data, batch_size=batch_size, seed=seed, conditional=conditional)
     run_info = {"data": data, "seed": seed, "batch_size": batch_size, "steps": steps}
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "run.json"), "w") as f:
-        json.dump({"model": model.name, **run_info, "config": model.config}, f, indent=1)
+    write_json(os.path.join(out, "run.json"), {"model": model.name, **run_info, "config": model.config})
 
     print(f"minigan: training {model.name} on {data} for {steps} steps (seed {seed}) -> {out}",
           file=sys.stderr)
@@ -246,8 +390,6 @@ def _train(args):
         print(f"minigan: {phases}", file=sys.stderr)
     t0 = time.perf_counter()
     every = args.sample_every if args.sample_every is not None else max(1, steps // 5)
-    if every < 0:
-        raise ValueError("--sample-every must be >= 0")
     snapshots = os.path.join(out, "samples")
 
     def snapshot(m, step):
@@ -262,8 +404,7 @@ def _train(args):
     seconds = time.perf_counter() - t0
     metrics = history["metrics"]
     metrics["train_seconds"] = round(seconds, 2)
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=1)
+    write_json(os.path.join(out, "metrics.json"), metrics)
     task.save_samples(model, os.path.join(out, "samples.png"))
     plot_history(history, model, data).savefig(os.path.join(out, "losses.png"), dpi=100)
     print(json.dumps(metrics, indent=1))

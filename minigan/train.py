@@ -8,39 +8,64 @@ noise) of an uninterrupted run: same seed + resume from step k = the same parame
 
 Nothing is lost:
 - checkpoints are written to a temporary file and renamed over the old one (an
-  interrupted write never leaves a half-written checkpoint);
+  interrupted write never leaves a half-written checkpoint); the temporary files that a
+  killed run leaves behind are removed by the next run in that directory;
 - a NaN or infinite loss stops training with :class:`TrainingDiverged`, whose message
-  names the step and the last good checkpoint, which is left untouched.
+  names the step and the last good checkpoint, which is left untouched; if the batch of
+  that step was itself not finite, :class:`DataNotFinite` blames the data instead;
+- before each checkpoint, every parameter and optimiser state array is checked: a huge
+  learning rate can make Adam's moments infinite while the losses still look finite, and
+  such a state is never written (:class:`TrainingDiverged` names the tensor);
+- one process at a time writes a run directory: :func:`run_lock` (a lock file holding the
+  pid, taken over when its process is gone).
 """
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import json
 import math
 import os
+import socket
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 
 import numpy as np
 
-from .backend import blas_threads
+from .backend import blas_threads, get_array_module
 
 CHECKPOINT = "checkpoint.npz"
+LOCK = ".minigan.lock"
+# The names of the temporary files that save_checkpoint and write_json rename into place: one
+# left in a run directory was orphaned by a kill between its creation and its rename.
+TEMPORARY = (".checkpoint-*.npz", ".tmp-*.json")
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite."""
+    """A loss, a parameter or an optimiser state became NaN or infinite."""
+
+
+class DataNotFinite(TrainingDiverged):
+    """A loss became NaN or infinite on a batch that itself holds NaN or infinite values: the
+    data are at fault, and a lower learning rate would not help."""
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not fit the model."""
 
 
+class RunLocked(RuntimeError):
+    """Another run (a live process, or another thread of this one) is writing the directory."""
+
+
 # --- checkpoints ------------------------------------------------------------------------
-def save_checkpoint(path, model, extra: dict | None = None):
-    """Write ``model``'s state (and JSON-able ``extra``) atomically to ``path`` (.npz)."""
-    state = dict(model.state_dict())
+def save_checkpoint(path, model, extra: dict | None = None, state: dict | None = None):
+    """Write ``model``'s state (and JSON-able ``extra``) atomically to ``path`` (.npz).
+    ``state``: ``model.state_dict()`` when the caller already has it (fit checks it first)."""
+    state = dict(model.state_dict() if state is None else state)
     meta = {"model": model.name, "config": model.config, "step": int(model.step), **(extra or {})}
     state["__meta__"] = np.asarray(json.dumps(meta))
     directory = os.path.dirname(os.path.abspath(path))
@@ -83,6 +108,166 @@ def load_model(path):
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit model {meta['model']!r}: {exc}") from exc
     return model, meta
+
+
+# --- the run directory: one writer at a time, no orphaned temporary files -----------------
+_held = {}      # real path of a run directory this process holds -> [thread id, depth]
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def run_lock(out, stream=None):
+    """Hold the run directory ``out`` (created if need be) while the block runs, so that two
+    runs never write one directory at once: their checkpoints, histories and snapshots would
+    interleave into a run that neither made.
+
+    The lock is the file ``out/.minigan.lock``, created with O_CREAT | O_EXCL (only one
+    process can create it) and holding "pid host"; it is removed when the block ends, on an
+    error or Ctrl-C too. A lock whose process is no longer running (killed: nothing removed
+    it) is taken over, with a notice on ``stream``; a live one raises :class:`RunLocked`.
+    Reentrant within a thread (the CLI holds the directory around :func:`fit`, which takes
+    it too). On taking the lock, temporary checkpoint files left by a killed run are removed
+    (:func:`remove_orphans`): once the lock is ours, no other process is writing them.
+    """
+    stream = stream or sys.stderr
+    key = os.path.realpath(out)
+    path = os.path.join(out, LOCK)
+    with _held_guard:           # threads of this process: one looks and takes at a time
+        held = _held.get(key)
+        if held is not None and held[0] != threading.get_ident():
+            raise RunLocked(f"{out} is being written by another thread of this process; "
+                            f"train into another directory")
+        if held is None:
+            os.makedirs(out, exist_ok=True)
+            _acquire(path, stream)
+            _held[key] = [threading.get_ident(), 0]
+        held = _held[key]
+        held[1] += 1
+    if held[1] > 1:
+        try:
+            yield
+        finally:
+            held[1] -= 1
+        return
+    try:
+        remove_orphans(out, stream)
+        yield
+    finally:
+        with _held_guard:
+            del _held[key]
+        if _read_lock(path) == (os.getpid(), socket.gethostname()):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
+def _acquire(path, stream):
+    for _ in range(5):          # a retry only after removing a stale lock that another run
+        try:                    # may have replaced in the meantime
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _read_lock(path)
+            why = _stale(path, owner)
+            if why is None:
+                who = f"pid {owner[0]} on {owner[1]}" if owner else "its pid not written yet"
+                raise RunLocked(
+                    f"another run ({who}) is writing {os.path.dirname(path)}: "
+                    f"its lock is {path}. Wait for it, or train into another --out; if no run "
+                    f"is using that directory any more, delete the lock file") from None
+            if _read_lock(path) != owner:        # replaced since we read it: look again
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            print(f"minigan: taking over the stale lock {path} ({why})", file=stream)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} {socket.gethostname()}\n")
+        return
+    raise RunLocked(f"could not take the lock {path}: other runs keep creating it")
+
+
+def _read_lock(path):
+    """(pid, host) from a lock file; None if it is missing, empty or unreadable."""
+    try:
+        with open(path) as f:
+            pid, host = f.read().split(maxsplit=1)
+        return int(pid), host.strip()
+    except (OSError, ValueError):
+        return None
+
+
+def _stale(path, owner):
+    """Why the lock at ``path`` held by ``owner`` (from :func:`_read_lock`) is stale, or None
+    while its holder may be alive."""
+    if owner is None:
+        # empty: a run killed between creating the lock and writing its pid, or one doing
+        # that right now; a few seconds tell the two apart
+        try:
+            age = time.time() - os.path.getmtime(path)
+        except OSError:
+            return "it is gone"
+        return f"it names no process and is {age:.0f} s old" if age > 10 else None
+    pid, host = owner
+    if host != socket.gethostname():
+        return None                               # another machine's process: cannot tell
+    if pid == os.getpid():
+        return "it names this process, which does not hold it"     # a reused pid
+    return None if _pid_alive(pid) else f"its process {pid} is no longer running"
+
+
+def _pid_alive(pid):
+    if os.name != "posix":
+        return True      # no safe check here (os.kill(pid, 0) would signal it on Windows)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True      # alive, another user's
+    return True
+
+
+def remove_orphans(out, stream=None):
+    """Remove the temporary files (:data:`TEMPORARY`) that a run killed while writing a
+    checkpoint or a JSON file left in ``out``; call it only while holding :func:`run_lock`.
+    Returns their names."""
+    try:
+        names = sorted(n for n in os.listdir(out)
+                       if any(fnmatch.fnmatchcase(n, pattern) for pattern in TEMPORARY))
+    except FileNotFoundError:
+        return []
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out, name))
+    if names:
+        print(f"minigan: removed {len(names)} temporary file(s) left in {out} by an interrupted "
+              f"run: {', '.join(names)}", file=stream or sys.stderr)
+    return names
+
+
+# --- finiteness -----------------------------------------------------------------------------
+def nonfinite_arrays(state: dict) -> list:
+    """The names of the floating-point arrays of ``state`` that hold a NaN or an infinity."""
+    return [name for name, v in state.items()
+            if hasattr(v, "dtype") and v.dtype.kind in "fc"
+            and not bool(get_array_module(v).isfinite(v).all())]
+
+
+def nonfinite_in_batch(batch, where="batch"):
+    """Where ``batch`` (an array, or tuples, lists and dicts of them: images and labels, one
+    batch per critic step) holds NaN or infinite values: a list like ["batch[0]"]."""
+    if isinstance(batch, (list, tuple)):
+        return [w for i, b in enumerate(batch) for w in nonfinite_in_batch(b, f"{where}[{i}]")]
+    if isinstance(batch, dict):
+        return [w for k, b in batch.items() for w in nonfinite_in_batch(b, f"{where}[{k!r}]")]
+    if isinstance(batch, float):
+        return [] if math.isfinite(batch) else [where]
+    if hasattr(batch, "dtype") and batch.dtype.kind in "fc":
+        return [] if bool(get_array_module(batch).isfinite(batch).all()) else [where]
+    return []
+
+
+def _names(names, most=4):
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -131,7 +316,20 @@ def fit(model, batch_fn, steps, out=None, *, checkpoint_every=None, log_every=No
     resume: continue from ``out/checkpoint.npz`` (exactly: see the module docstring).
     checkpoint_meta: JSON-able dict stored in every checkpoint (e.g. how the run was made).
     Returns the history: {"step": [...], "<loss name>": [...]} logged every ``log_every`` steps.
+
+    With ``out``, the directory is held (:func:`run_lock`) for the whole run, and temporary
+    files left by a killed run are removed first. Raises :class:`TrainingDiverged` when a loss
+    or (checked before each checkpoint) a parameter or optimiser state is not finite, and
+    :class:`DataNotFinite` when the batch was: in both cases nothing non-finite is written
+    and the last good checkpoint is left as it was.
     """
+    with run_lock(out) if out else contextlib.nullcontext():
+        return _fit(model, batch_fn, steps, out, checkpoint_every, log_every, on_sample,
+                    sample_every, evaluate, resume, progress, checkpoint_meta)
+
+
+def _fit(model, batch_fn, steps, out, checkpoint_every, log_every, on_sample, sample_every,
+         evaluate, resume, progress, checkpoint_meta):
     history = {"step": []}
     if resume:
         if out is None:
@@ -150,36 +348,66 @@ def fit(model, batch_fn, steps, out=None, *, checkpoint_every=None, log_every=No
     with blas_threads(getattr(model, "blas_threads", None)):
         while model.step < steps:
             step = model.step
-            logs = model.train_step(batch_fn(step))
+            batch = batch_fn(step)
+            logs = model.train_step(batch)
             bad = [k for k, v in logs.items() if not math.isfinite(v)]
             if bad:
-                last = (f"the last good checkpoint is {ckpt} (step {read_checkpoint(ckpt)[0]['step']})"
-                        if ckpt and os.path.exists(ckpt) else "no checkpoint was written yet")
-                raise TrainingDiverged(f"{', '.join(bad)} became {logs[bad[0]]} at step {step}; "
-                                       f"training stopped and {last}. Try a lower learning rate.")
+                what = f"{', '.join(bad)} became {logs[bad[0]]} at step {step}"
+                where = nonfinite_in_batch(batch)
+                if where:
+                    raise DataNotFinite(
+                        f"{what}, on a batch that holds NaN or infinite values ({_names(where)}): "
+                        f"the data are at fault, not the training; training stopped and "
+                        f"{_last_good(ckpt)}. Check the data (missing values, a division by zero "
+                        f"in the preprocessing); a lower learning rate will not help.")
+                raise TrainingDiverged(f"{what}; training stopped and {_last_good(ckpt)}. "
+                                       f"Try a lower learning rate.")
             if model.step % log_every == 0 or model.step == steps:
                 _append_logs(history, model.step, logs)
             if on_sample is not None and sample_every and model.step % sample_every == 0:
                 on_sample(model, model.step)
             if ckpt and (model.step % checkpoint_every == 0 or model.step == steps):
-                save_checkpoint(ckpt, model, checkpoint_meta)
-                _write_json(os.path.join(out, "history.json"), history)
+                # a huge learning rate can make Adam's moments (then the parameters) infinite
+                # while every loss is still finite: look at everything before writing it
+                state = model.state_dict()
+                bad = nonfinite_arrays(state)
+                if bad:
+                    raise TrainingDiverged(
+                        f"training diverged: after {model.step} steps {_names(bad)} "
+                        f"{'is' if len(bad) == 1 else 'are'} not finite (NaN or infinite), "
+                        f"though the losses still are; this checkpoint was not written and "
+                        f"{_last_good(ckpt)}. Try a lower learning rate.")
+                save_checkpoint(ckpt, model, checkpoint_meta, state=state)
+                write_json(os.path.join(out, "history.json"), history)
             bar.update(model.step, logs)
     if evaluate is not None:
         metrics = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
                    for k, v in evaluate(model).items()}
         metrics["step"] = int(model.step)
         if out:
-            _write_json(os.path.join(out, "metrics.json"), metrics)
+            write_json(os.path.join(out, "metrics.json"), metrics)
         history["metrics"] = metrics
     return history
 
 
-def _write_json(path, obj):
+def _last_good(ckpt):
+    """The end of a divergence message: where the last good checkpoint is."""
+    if ckpt and os.path.exists(ckpt):
+        return f"the last good checkpoint is {ckpt} (step {read_checkpoint(ckpt)[0]['step']})"
+    return "no checkpoint was written yet"
+
+
+def write_json(path, obj):
+    """Write ``obj`` as JSON to ``path`` atomically (a temporary file renamed into place)."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, default=_jsonable)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, default=_jsonable)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def _jsonable(v):

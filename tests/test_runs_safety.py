@@ -1,0 +1,332 @@
+"""Runs you can trust: a new run never destroys or mixes with an earlier one (an occupied --out
+is refused unless --overwrite), a lock keeps two runs out of one directory, the temporary files
+of a killed run are cleaned up, divergence is caught before anything non-finite is written
+(the parameters and optimiser states, not only the losses; bad data named as such), and the
+options' values are checked instead of silently replaced."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from minigan.cli import PRESETS, main, optimiser_settings
+from minigan.data import make_loader, ring8
+from minigan.gans.gan import GAN
+from minigan.gans.seqgan import SeqGAN
+from minigan.train import (LOCK, DataNotFinite, RunLocked, TrainingDiverged, fit,
+                           read_checkpoint, run_lock)
+
+GAN_RUN = ["train", "gan", "--data", "ring8", "--quiet"]
+
+
+def make():
+    return GAN(data_shape=(2,), latent_dim=2, hidden=16, depth=2, seed=7)
+
+
+def batches():
+    return make_loader(ring8(std=0.05), 32, seed=7).batch_at
+
+
+def error_line(err):
+    """The CLI's error: exactly one line, no traceback."""
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("minigan: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def python(code, *args):
+    """Run ``code`` in a fresh Python (a process of its own, as a second run would be)."""
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# --- nothing lost: an occupied --out ----------------------------------------------------------
+def test_an_occupied_out_is_refused_naming_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*GAN_RUN, "--steps", "4", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    for model in ("gan", "wgan"):                          # the same model, or another
+        assert main(["train", model, "--steps", "2", "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        line = error_line(err)
+        assert err.strip() == line                         # refused before anything else
+        assert f"{out} already holds a run (gan on ring8 at step 4)" in line
+        assert f"minigan train --resume {out}" in line and "--out" in line and "--overwrite" in line
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_run_without_a_checkpoint_is_refused_without_offering_resume(tmp_path, capsys):
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "step-000100.png").write_bytes(b"\x89PNG")
+    (tmp_path / "run.json").write_text(json.dumps({"model": "dcgan"}))
+    assert main([*GAN_RUN, "--steps", "2", "--out", str(tmp_path)]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "already holds a run (dcgan, no readable checkpoint)" in line
+    assert "--resume" not in line and "--overwrite" in line
+
+
+def test_overwrite_deletes_the_earlier_run_first(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*GAN_RUN, "--steps", "4", "--sample-every", "1", "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")                 # not the run's: kept
+    capsys.readouterr()
+    assert main(["train", "wgan", "--steps", "2", "--sample-every", "2", "--overwrite",
+                 "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"--overwrite: deleted the earlier run in {out} (gan on ring8 at step 4)" in err
+    assert "4 snapshot(s)" in err
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step-000002.png"]   # unmixed
+    meta, _ = read_checkpoint(out)
+    assert (meta["model"], meta["step"]) == ("wgan", 2)
+    assert json.loads((out / "history.json").read_text())["step"][-1] == 2
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_an_empty_directory_or_one_without_a_run_is_fine(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert main([*GAN_RUN, "--steps", "2", "--out", str(tmp_path / "empty")]) == 0
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    assert main([*GAN_RUN, "--steps", "2", "--out", str(tmp_path / "other")]) == 0
+    assert read_checkpoint(tmp_path / "other")[0]["step"] == 2
+
+
+# --- one run per directory: the lock --------------------------------------------------------
+def test_the_lock_is_held_during_a_run_and_removed_after_it_even_on_errors(tmp_path):
+    lock = tmp_path / LOCK
+    seen = []
+
+    def batch_fn(step):
+        seen.append(lock.read_text().split())
+        return batches()(step)
+    fit(make(), batch_fn, 3, tmp_path, progress=False)
+    assert seen[0] == [str(os.getpid()), socket.gethostname()] and not lock.exists()
+
+    def interrupted(step):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        fit(make(), interrupted, 5, tmp_path / "ctrl-c", progress=False)
+    assert not (tmp_path / "ctrl-c" / LOCK).exists()
+
+    def nan(step):
+        return np.full((32, 2), np.nan, np.float32)
+    with pytest.raises(TrainingDiverged):
+        fit(make(), nan, 5, tmp_path / "nan", progress=False)
+    assert not (tmp_path / "nan" / LOCK).exists()
+
+
+def test_a_live_run_keeps_others_out_and_a_killed_ones_lock_is_taken_over(tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = python("import sys, time\nfrom minigan.train import run_lock\n"
+                    "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n",
+                    out)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main([*GAN_RUN, "--steps", "2", "--out", str(out)]) == 2
+        line = error_line(capsys.readouterr().err)
+        assert f"another run (pid {holder.pid} on {socket.gethostname()}) is writing {out}" in line
+        assert f"its lock is {out / LOCK}" in line
+        assert not (out / "checkpoint.npz").exists()
+    finally:
+        holder.kill()                           # killed: nothing removes its lock
+        holder.wait()
+    assert (out / LOCK).read_text().split()[0] == str(holder.pid)
+    assert main([*GAN_RUN, "--steps", "2", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"taking over the stale lock {out / LOCK} (its process {holder.pid} is no longer running)" in err
+    assert read_checkpoint(out)[0]["step"] == 2 and not (out / LOCK).exists()
+
+
+def test_a_second_run_in_another_thread_is_refused(tmp_path):
+    reached, go = threading.Event(), threading.Event()
+    first = []
+
+    def slow(step):
+        if step == 2:
+            reached.set()
+            go.wait(30)
+        return batches()(step)
+    thread = threading.Thread(target=lambda: first.append(fit(make(), slow, 4, tmp_path, progress=False)))
+    thread.start()
+    try:
+        assert reached.wait(30)
+        with pytest.raises(RunLocked, match="another thread of this process"):
+            fit(make(), batches(), 4, tmp_path, progress=False)
+    finally:
+        go.set()
+        thread.join(30)
+    assert first and read_checkpoint(tmp_path)[0]["step"] == 4 and not (tmp_path / LOCK).exists()
+
+
+@pytest.mark.parametrize("age, taken", [(0, False), (60, True)])
+def test_an_empty_lock_is_taken_over_only_once_it_is_old(tmp_path, age, taken, capsys):
+    """An empty lock: a run killed between creating it and writing its pid (stale), or one
+    doing that right now (live); its age tells them apart."""
+    lock = tmp_path / LOCK
+    lock.write_text("")
+    os.utime(lock, (time.time() - age,) * 2)
+    if taken:
+        with run_lock(tmp_path):
+            assert lock.read_text().split()[0] == str(os.getpid())
+        assert "taking over the stale lock" in capsys.readouterr().err
+    else:
+        with pytest.raises(RunLocked, match="another run"):
+            with run_lock(tmp_path):
+                pass
+        assert lock.exists()
+
+
+# --- temporary files orphaned by a kill -----------------------------------------------------
+KILLED_WHILE_WRITING = """
+import os, sys
+from minigan.gans.gan import GAN
+from minigan.train import save_checkpoint, write_json
+os.replace = lambda *a: os._exit(9)          # killed after the write, before the rename
+if sys.argv[2] == "checkpoint":
+    save_checkpoint(os.path.join(sys.argv[1], "checkpoint.npz"), GAN(hidden=8))
+else:
+    write_json(os.path.join(sys.argv[1], "history.json"), {"step": [1]})
+"""
+
+
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next_one(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*GAN_RUN, "--steps", "4", "--sample-every", "0", "--out", str(out)]) == 0
+    for what in ("checkpoint", "json"):
+        assert python(KILLED_WHILE_WRITING, out, what).wait() == 9
+    orphans = sorted(n for n in os.listdir(out) if n.startswith((".checkpoint-", ".tmp-")))
+    assert len(orphans) == 2
+    (out / ".keep").write_text("")                          # not one of minigan's: kept
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out / "checkpoint.npz"), "--steps", "6", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"removed 2 temporary file(s) left in {out} by an interrupted run: {', '.join(orphans)}" in err
+    assert sorted(n for n in os.listdir(out) if n.startswith(".")) == [".keep"]
+    assert read_checkpoint(out)[0]["step"] == 6
+
+
+# --- divergence: nothing non-finite is written ----------------------------------------------
+class Corrupted(GAN):
+    """A GAN whose parameter or Adam moment turns infinite at step 20, while the losses of
+    that step are still finite (as after one step of a huge learning rate)."""
+
+    def __init__(self, *a, what="G", **k):
+        super().__init__(*a, **k)
+        self.what = what
+
+    def train_step(self, batch):
+        logs = super().train_step(batch)
+        if self.step == 20:
+            if self.what == "G":
+                self.G.named_parameters("")[0][1][...] = np.inf
+            else:
+                self.opt_d.state["0.weight"]["v"][0] = np.nan
+        return logs
+
+
+@pytest.mark.parametrize("what, tensor", [("G", "G.0.weight is"), ("opt_d", "opt_d.0.weight/v is")])
+def test_a_nonfinite_state_is_never_written_and_the_last_good_checkpoint_stays(tmp_path, what, tensor):
+    model = Corrupted(data_shape=(2,), latent_dim=2, hidden=16, depth=2, seed=7, what=what)
+    with pytest.raises(TrainingDiverged, match=rf"after 20 steps {tensor} not finite.*"
+                                               rf"last good checkpoint is .* \(step 10\)"):
+        fit(model, batches(), 40, tmp_path, checkpoint_every=10, progress=False)
+    meta, state = read_checkpoint(tmp_path)
+    assert meta["step"] == 10
+    assert all(np.isfinite(v).all() for v in state.values())
+    assert json.loads((tmp_path / "history.json").read_text())["step"][-1] <= 10
+
+
+def test_a_nan_loss_on_nonfinite_data_blames_the_data(tmp_path):
+    good = batches()
+
+    def bad_at_7(step):                       # one batch per critic step; the second is bad
+        pair = [good(2 * step), good(2 * step + 1).copy()]
+        if step == 7:
+            pair[1][3, 0] = np.nan
+        return pair
+    model = GAN(data_shape=(2,), latent_dim=2, hidden=16, depth=2, d_steps=2, seed=7)
+    with pytest.raises(DataNotFinite, match=r"at step 7, on a batch that holds NaN or infinite "
+                                            r"values \(batch\[1\]\).*last good checkpoint.*step 5") as e:
+        fit(model, bad_at_7, 20, tmp_path, checkpoint_every=5, progress=False)
+    assert "Check the data" in str(e.value) and "Try a lower learning rate" not in str(e.value)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_a_huge_lr_diverges_cleanly(tmp_path, capsys):
+    """lr 1e6: Adam's second moments overflow to inf after two steps while the losses stay
+    finite for hundreds; the state check stops the run, and nothing non-finite is written."""
+    out = tmp_path / "huge"
+    assert main([*GAN_RUN, "--lr", "1e6", "--steps", "300", "--out", str(out)]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "training diverged: after 30 steps opt_" in line and "not finite" in line
+    assert "no checkpoint was written yet" in line and "Try a lower learning rate" in line
+    assert not (out / "checkpoint.npz").exists()
+
+    # a checkpoint every step (10 steps): the one of step 1 is the last good one, and kept
+    out = tmp_path / "kept"
+    assert main([*GAN_RUN, "--lr", "1e6", "--steps", "10", "--out", str(out)]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "after 2 steps" in line and f"the last good checkpoint is {out / 'checkpoint.npz'} (step 1)" in line
+    meta, state = read_checkpoint(out)
+    assert meta["step"] == 1 and meta["config"]["lr_g"] == meta["config"]["lr_d"] == 1e6
+    assert all(np.isfinite(v).all() for v in state.values())
+
+
+# --- the optimiser's options ----------------------------------------------------------------
+def test_lr_and_betas_reach_the_model(tmp_path):
+    out = tmp_path / "gan"
+    assert main([*GAN_RUN, "--steps", "1", "--lr", "3e-4", "--beta1", "0.7", "--out", str(out)]) == 0
+    meta, state = read_checkpoint(out)
+    assert meta["config"]["lr_g"] == meta["config"]["lr_d"] == 3e-4
+    assert meta["config"]["betas"] == [0.7, 0.999]
+    assert state["opt_g.lr"] == state["opt_d.lr"] == 3e-4
+    assert json.loads((out / "run.json").read_text())["config"]["betas"] == [0.7, 0.999]
+    from minigan.gans import MODELS
+    gp = optimiser_settings(MODELS["wgan-gp"], PRESETS["wgan-gp"]["ring8"]["model"], beta2=0.95)
+    assert gp["betas"] == (0.5, 0.95)                        # the preset's beta1 kept
+    seq = optimiser_settings(SeqGAN, PRESETS["seqgan"]["oracle"]["model"], lr=1e-4)
+    assert seq["lr_mle"] == seq["lr_adv"] == seq["lr_d"] == 1e-4
+    wgan = optimiser_settings(MODELS["wgan"], PRESETS["wgan"]["ring8"]["model"], lr=1e-4)
+    assert wgan["lr_g"] == wgan["lr_d"] == 1e-4 and "betas" not in wgan
+
+
+# --- the options' values --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("trained") / "run"
+    assert main([*GAN_RUN, "--steps", "2", "--sample-every", "0", "--out", str(run)]) == 0
+    return run
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gan", "--steps", "0"], "--steps must be a positive integer, got 0"),
+    (["gan", "--steps", "-5"], "--steps must be a positive integer, got -5"),
+    (["gan", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["gan", "--batch-size", "-1"], "--batch-size must be a positive integer, got -1"),
+    (["--resume", "RUN", "--steps", "0"], "--steps must be a positive integer, got 0"),
+    (["--resume", "RUN", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["gan", "--sample-every", "-1"], "--sample-every must be >= 0"),
+    (["gan", "--lr", "0"], "--lr must be a positive number, got 0.0"),
+    (["gan", "--lr", "nan"], "--lr must be a positive number, got nan"),
+    (["gan", "--beta1", "1"], "--beta1 must be in [0, 1), got 1.0"),
+    (["gan", "--beta2", "-0.1"], "--beta2 must be in [0, 1), got -0.1"),
+    (["wgan", "--beta1", "0.5"], "--beta1/--beta2: model 'wgan' has no Adam betas to set; they apply to: "
+                                 "cdcgan, cgan, dcgan, gan, rcgan, wgan-gp"),
+    (["--resume", "RUN", "--lr", "1e-4"], "--lr with --resume: a resumed run keeps the optimiser settings"),
+    (["--resume", "RUN", "--overwrite"], "--overwrite starts a new run in place of an old one"),
+])
+def test_bad_option_values_name_the_option(tmp_path, capsys, trained_run, args, message):
+    run = trained_run
+    before = sorted(os.listdir(run))
+    args = [str(run) if a == "RUN" else a for a in args]
+    out = [] if "--resume" in args else ["--out", str(tmp_path / "new")]
+    assert main(["train", *args, *out, "--quiet"]) == 2
+    assert message in error_line(capsys.readouterr().err)
+    assert not (tmp_path / "new").exists() and sorted(os.listdir(run)) == before
