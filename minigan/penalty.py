@@ -6,8 +6,8 @@
 
 Both are functions of g = ∇ₓD (one forward, one backward pass); their gradient with respect to
 the critic's parameters θ is ∇θ⟨v, g(θ)⟩ with v = ∂P/∂g held fixed, computed by a tangent
-forward pass from ẋ = v and its backward pass (``minigan.nn.jvp``, and DESIGN.md, "Second-order
-gradients by hand"). A spectrally normalised critic's power iteration is held for that second
+forward pass from ẋ = v and its backward pass (``minigan.nn.jvp``, and ARCHITECTURE.md, "Second-order
+gradients"). A spectrally normalised critic's power iteration is held for that second
 pass, so that both passes see the same W_sn. Closed forms of v, with ĝ_n = g_n / ‖g_n‖:
 
     WGAN-GP:  v_n = (2λ/N) · (‖g_n‖ − 1) · ĝ_n          R1:  v_n = (γ/N) · g_n

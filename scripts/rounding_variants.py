@@ -3,6 +3,7 @@
 
     python scripts/rounding_variants.py              # quality tests + notebooks 02, 04 (CI's step)
     python scripts/rounding_variants.py --notebooks  # quality tests + every notebook (minutes)
+    python scripts/rounding_variants.py --notebooks --all-tests   # the whole suite per variant
 
 A seeded GAN run is chaotic: the last bit of one product decides where it goes, and that bit
 depends on the CPU (which OpenBLAS kernel runs the products) and on minigan's own kernels (numba
@@ -56,6 +57,8 @@ def environment(changes):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--notebooks", action="store_true", help="run every notebook, not only 02 and 04")
+    ap.add_argument("--all-tests", action="store_true",
+                    help="every test, not only the quality tests (-m quality)")
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     ap.add_argument("--except-current", action="store_true",
                     help="leave out the variant this environment already is (CI: `make test` just ran it)")
@@ -66,7 +69,7 @@ def main(argv=None):
         current = ("numpy-kernels" if os.environ.get("MINIGAN_KERNELS", "").lower() == "numpy"
                    else os.environ.get("OPENBLAS_CORETYPE") or "default")
         args.variants = [v for v in args.variants if v.lower() != current.lower()]
-    targets = ["tests", "-m", "quality"]
+    targets = ["tests"] if args.all_tests else ["tests", "-m", "quality"]
     notebooks = ["notebooks"] if args.notebooks else CHEAP_NOTEBOOKS
     rows, failed = [], []
     for name in args.variants:

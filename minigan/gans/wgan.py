@@ -26,8 +26,8 @@ without clipping, and with a penalty added to the critic's loss,
 
     L = mean f(x̃) − mean f(x) + λ · mean_n (‖∇ₓ f(x̂_n)‖ − 1)²,   x̂ = εx + (1 − ε)x̃, ε ~ U[0, 1]
 
-whose parameter gradient needs a second-order pass (``minigan.penalty``, DESIGN.md "Second-order
-gradients by hand"). The critic has no batch norm (it would make f(x̂_n) depend on the other
+whose parameter gradient needs a second-order pass (``minigan.penalty``, ARCHITECTURE.md "Second-order
+gradients"). The critic has no batch norm (it would make f(x̂_n) depend on the other
 samples; layer norm is allowed). ``penalty="r1"`` swaps in R1 (Mescheder et al. 2018),
 γ/2 · mean ‖∇ₓ f(x)‖² at the real data.
 
