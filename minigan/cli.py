@@ -7,6 +7,8 @@
     minigan train --resume runs/ring8 --steps 6000         # continue a run, exactly
     minigan train gan --lr 2e-4 --beta1 0.5 --out runs/slow  # the optimiser's settings
     minigan sample runs/digits --n 64 --out grid.png
+    minigan sample runs/cgan-digits --label all --out classes.png   # a row per class
+    minigan sample runs/dcgan-digits --n 1000000 --out samples.npy  # the raw samples, streamed
 
 A run never destroys another: an --out that holds an earlier run is refused unless
 --overwrite says to delete it, and a directory that a live run is writing is locked
@@ -15,13 +17,16 @@ A run never destroys another: an --out that holds an earlier run is refused unle
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import inspect
 import json
 import math
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 
 from . import __version__
@@ -111,6 +116,17 @@ LR_KEYS = ("lr_g", "lr_d", "lr_mle", "lr_adv")
 # What a run writes into its directory (besides run.json and the snapshots samples/step-N.png):
 # finding any of them, a new run refuses the directory unless --overwrite.
 RUN_FILES = ("checkpoint.npz", "history.json", "metrics.json", "samples.png", "losses.png")
+# A rough upper bound of the memory a training step takes per sample, as a multiple of the
+# sample's values at 8 bytes each: the activations, gradients and optimiser work arrays of
+# G and D. Measured with tracemalloc at the presets: 10 KB a sample for the toy GAN (2
+# values: a factor 640), 57 KB for the cDCGAN on digits (64 values: 112), 145 KB for SeqGAN
+# on the oracle (20 tokens: 910), 115 KB for RCGAN on the sines (30 values: 480).
+TRAIN_MEMORY_FACTOR = 1000
+# Config keys that tie a model to the shape of its data: a checkpoint resumed on a dataset
+# (--data, for one that recorded none) must agree with the dataset's preset on each.
+SHAPE_KEYS = ("data_shape", "vocab_size", "seq_len", "n_features")
+# What `minigan sample --out` writes: a picture, or the raw samples as one array.
+SAMPLE_FORMATS = (".png", ".npy")
 
 
 def preset(model: str, data: str) -> dict:
@@ -170,11 +186,13 @@ def check_options(args):
     """Refuse the values of ``minigan train``'s options that would do something other than
     asked: 0 or a negative --steps or --batch-size (``args.steps or default`` once turned 0
     into the default), a learning rate that is not a positive number, a β outside [0, 1), and
-    options that a resumed run could not honour."""
+    options that a resumed run could not honour (those that must agree with the run's own
+    settings are checked against its checkpoint: :func:`check_resume_options`)."""
     for name in ("steps", "batch_size"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    check_seed(args.seed)
     if args.sample_every is not None and args.sample_every < 0:
         raise ValueError(f"--sample-every must be >= 0 (0: no snapshots), got {args.sample_every}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
@@ -192,6 +210,170 @@ def check_options(args):
             raise ValueError(f"{'/'.join(given)} with --resume: a resumed run keeps the optimiser "
                              f"settings of its checkpoint (that is what makes it exact); to train "
                              f"with others, start a new run (another --out, or --overwrite)")
+
+
+def check_seed(seed):
+    """Refuse a negative --seed here, naming the option: deeper down, NumPy's SeedSequence
+    says only "expected non-negative integer"."""
+    if seed is not None and seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {seed}")
+
+
+def run_settings(meta, path):
+    """The settings (data, seed, batch_size, steps) that the run of the checkpoint at ``path``
+    was made with: its "run" metadata (every checkpoint that `minigan train` writes has it);
+    else the run.json beside it, if that describes this very model (same name and config);
+    else {}: a checkpoint written by the Python API (:func:`minigan.train.fit`) records none."""
+    run = meta.get("run")
+    if run:
+        return dict(run)
+    directory = path if os.path.isdir(path) else (os.path.dirname(path) or ".")
+    try:
+        with open(os.path.join(directory, "run.json")) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(info, dict) or (info.get("model"), info.get("config")) != \
+            (meta.get("model"), meta.get("config")):
+        return {}
+    return {k: info[k] for k in ("data", "seed", "batch_size", "steps") if k in info}
+
+
+def _same_directory(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_resume_options(args, model_name, run, out):
+    """Refuse what `minigan train --resume` was given beside it that differs from the run's
+    own settings (``run``: :func:`run_settings`), rather than silently ignore it: a model
+    name, --data, --seed, --batch-size, and an --out other than the run's directory ``out``.
+    A value equal to the run's is accepted; one the run does not record is left to
+    :func:`resume_settings`."""
+    keep = "a resumed run keeps its run's settings (that is what makes it exact)"
+    new = "start a new run (another --out, or --overwrite)"
+    if args.model is not None and args.model != model_name:
+        raise ValueError(f"model {args.model} with --resume: the run in {out} is a {model_name} "
+                         f"run; {keep}: drop the model name, or {new}")
+    for option, name in (("--data", "data"), ("--seed", "seed"), ("--batch-size", "batch_size")):
+        given, own = getattr(args, name), run.get(name)
+        if given is not None and own is not None and given != own:
+            raise ValueError(f"{option} {given} with --resume: the run in {out} was trained with "
+                             f"{option} {own}; {keep}: drop {option}, or {new}")
+    if args.out is not None and not _same_directory(args.out, out):
+        raise ValueError(f"--out {args.out} with --resume: a resumed run continues in its own "
+                         f"directory, {out}; drop --out (to continue a copy elsewhere, copy "
+                         f"the directory and resume the copy)")
+
+
+def _listed(value):
+    """A shape-like config value comparable across JSON (lists) and the presets (tuples)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def check_model_fits_data(model, data, settings):
+    """Refuse to resume ``model`` on ``data`` (given by --data for a checkpoint that records
+    no dataset) when the shapes disagree (:data:`SHAPE_KEYS`): a clear error now, rather
+    than a shape error deep in the first training step."""
+    for key in SHAPE_KEYS:
+        want, have = settings["model"].get(key), model.config.get(key)
+        if want is not None and have is not None and _listed(want) != _listed(have):
+            fits = [d for d, p in PRESETS[model.name].items()
+                    if _listed(p["model"].get(key)) == _listed(have)]
+            hint = f"; it fits: {', '.join(fits)}" if fits else ""
+            raise ValueError(f"--data {data}: the checkpoint's {model.name} has {key} "
+                             f"{_listed(have)}, dataset {data} has {_listed(want)}{hint}")
+
+
+def resume_settings(args):
+    """(model, data, seed, batch_size, steps, out) of `minigan train --resume`: the run's own
+    settings (:func:`run_settings`), with the options that conflict with them refused
+    (:func:`check_resume_options`). A checkpoint that records no dataset (written by
+    :func:`minigan.train.fit`) is not assumed to be on any: it needs --data, and then takes
+    --seed (default: the model's seed) and --batch-size (default: the preset's)."""
+    from .train import load_model
+    model, meta = load_model(args.resume)
+    # the run's directory (--resume also takes its checkpoint file)
+    out = (os.path.dirname(args.resume) or ".") if os.path.isfile(args.resume) else args.resume
+    run = run_settings(meta, args.resume)
+    check_resume_options(args, model.name, run, out)
+    data = run.get("data") or args.data
+    if data is None:
+        raise ValueError(f"the checkpoint in {out} does not record the dataset it was trained on "
+                         f"(it was written by minigan.train.fit, not `minigan train`); give it "
+                         f"with --data, one of: {', '.join(PRESETS.get(model.name, {}))} (e.g. "
+                         f"`minigan train --resume {shlex.quote(out)} --data "
+                         f"{DEFAULT_DATA.get(model.name, 'ring8')}`)")
+    settings = preset(model.name, data)
+    seed = run.get("seed", model.seed if args.seed is None else args.seed)
+    batch_size = run.get("batch_size") or args.batch_size or settings["batch_size"]
+    steps = args.steps or run.get("steps") or model.step
+    if "data" not in run:
+        check_model_fits_data(model, data, settings)
+        print(f"minigan: {out} records no run settings (a checkpoint of minigan.train.fit): "
+              f"continuing it on {data} with seed {seed} and batch size {batch_size}, the "
+              f"batches of `minigan train`", file=sys.stderr)
+    if steps < model.step:
+        raise ValueError(f"--steps {steps} with --resume: the run in {out} is already at step "
+                         f"{model.step}; give --steps {model.step} or more")
+    return model, data, seed, batch_size, steps, out
+
+
+def memory_limit():
+    """The most memory a training run may plan to take: half of this machine's memory (the
+    smaller of the physical memory and a cgroup's limit, where they can be read; else 16
+    GiB). Half, since the estimate is rough and the machine runs other things."""
+    total = 16 * 2**30
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError), open(path) as f:
+            total = min(total, int(f.read().strip()))
+    return total // 2
+
+
+def _size(nbytes):
+    """A size in the unit that reads best: "3.2 GiB", "240 MiB"."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes} bytes"
+
+
+def check_train_memory(data, batch_size, default):
+    """Refuse up front a --batch-size whose training would take more memory than
+    :func:`memory_limit` (a toy dataset draws batches of any size: 10**9 would be killed
+    only after taking the whole machine). A rough upper estimate: batch_size times the
+    values of one sample (:data:`minigan.tasks.SAMPLE_VALUES`) at 8 bytes times
+    :data:`TRAIN_MEMORY_FACTOR`."""
+    from .tasks import SAMPLE_VALUES
+    need = batch_size * SAMPLE_VALUES[data] * 8 * TRAIN_MEMORY_FACTOR
+    limit = memory_limit()
+    if need > limit:
+        most = limit // (SAMPLE_VALUES[data] * 8 * TRAIN_MEMORY_FACTOR)
+        raise ValueError(f"--batch-size {batch_size} on {data} would take about {_size(need)} of "
+                         f"memory to train (a rough estimate), more than the {_size(limit)} "
+                         f"allowed (half of this machine's); give at most {most} (the default "
+                         f"is {default})")
+
+
+def resume_phase_note(model, data, steps):
+    """What resuming a phased model (SeqGAN) to ``steps`` steps does, exactly: None when its
+    phase plan is the one an uninterrupted run of ``steps`` steps would have (the resumed run
+    is then that run, exactly); else a line saying that the plan the run started with is
+    kept, so every step beyond its pretraining phases is adversarial, and which plan an
+    uninterrupted run would have had instead. (The plan cannot follow --steps: a run past
+    its pretraining cannot un-train it.)"""
+    if not hasattr(model, "pretrain_g_steps") or data not in PRESETS.get(model.name, {}):
+        return None
+    fresh = plan_phases(PRESETS[model.name][data], steps)
+    g, d = model.pretrain_g_steps, model.pretrain_d_steps
+    if (fresh["pretrain_g_steps"], fresh["pretrain_d_steps"]) == (g, d):
+        return None
+    return (f"resuming keeps the phase plan the run started with ({g} MLE steps, then {d} "
+            f"D-pretraining steps): every later step is adversarial, so this run to {steps} steps "
+            f"is not an uninterrupted run of {steps} steps, which would plan "
+            f"{fresh['pretrain_g_steps']} MLE and {fresh['pretrain_d_steps']} D-pretraining steps "
+            f"(for that, train anew with --steps {steps})")
 
 
 def _snapshots(out):
@@ -299,15 +481,18 @@ def _parser():
                                   + ", ".join(f"{d} for {m}" for m, d in DEFAULT_DATA.items())
                                   + ")")
     t.add_argument("--steps", type=int, help="train until this many steps in total (default per "
-                                             "dataset; seqgan's pretraining phases scale with it)")
-    t.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+                                             "dataset; a new seqgan run scales its pretraining "
+                                             "phases with it, a resumed one keeps its plan)")
+    t.add_argument("--seed", type=int, help="seed of everything random (default 0)")
     t.add_argument("--batch-size", type=int, help="batch size (default per dataset)")
     t.add_argument("--out", help="run directory (default runs/MODEL-DATA); one that holds an "
                                  "earlier run is refused unless --overwrite")
     t.add_argument("--overwrite", action="store_true",
                    help="delete the earlier run in --out (its checkpoint, metrics, history, "
                         "pictures and snapshots) and train anew")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    t.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR from its checkpoint, with its own model, data, "
+                        "seed and batch size (others given beside it are refused)")
     t.add_argument("--lr", type=float, help="learning rate of every optimiser of the model: G's "
                                             "and D's (seqgan's: MLE, policy gradient and D's; "
                                             "default per dataset)")
@@ -319,11 +504,21 @@ def _parser():
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="draw samples from a trained run",
-                       description="Draw N samples from the checkpoint in DIR and save a picture.")
+                       description="Draw N samples from the checkpoint in DIR: a picture (.png) "
+                                   "or the samples themselves as one array (.npy: images "
+                                   "(N, C, H, W) and points (N, D) in the data's range, token "
+                                   "ids (N, T), sequences (N, T, F)).")
     s.add_argument("run", metavar="DIR", help="a run directory (or a checkpoint.npz)")
-    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--n", type=int, default=64, help="number of samples (default 64; a picture "
+                                                     "holds a few thousand at most, .npy any)")
     s.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    s.add_argument("--out", default="samples.png", help="output image (default samples.png)")
+    s.add_argument("--label", metavar="K", help="class-conditional models (cgan, cdcgan): every "
+                                                "sample of class K, or 'all': a row per class "
+                                                "(--n rounded up to a multiple of the classes)")
+    s.add_argument("--out", default="samples.png",
+                   help="output file: .png a picture, .npy the samples as an array (default "
+                        "samples.png; no extension: .png; a directory: DIR/samples.png; a "
+                        "missing directory is created)")
     return p
 
 
@@ -340,36 +535,37 @@ def main(argv=None):
 
 def _train(args):
     from .gans import get_model_class
-    from .train import load_model, read_checkpoint, run_lock
+    from .train import run_lock
 
     check_options(args)
     if args.resume:
-        meta, _ = read_checkpoint(args.resume)
-        run = meta.get("run", {})
-        model, _ = load_model(args.resume)
-        data, seed = run.get("data", "ring8"), run.get("seed", model.seed)
-        batch_size = run.get("batch_size", preset(model.name, data)["batch_size"])
-        # the run's directory (--resume also takes its checkpoint file)
-        out = (os.path.dirname(args.resume) or ".") if os.path.isfile(args.resume) else args.resume
-        steps = args.steps or run.get("steps") or model.step     # --steps: None or positive
+        model, data, seed, batch_size, steps, out = resume_settings(args)
+        default_batch = batch_size
     else:
         if not args.model:
             raise ValueError("train: name a model (e.g. `minigan train gan --data ring8`) or give --resume DIR")
         cls = get_model_class(args.model)
         data = args.data or DEFAULT_DATA.get(args.model, "digits")
         settings = preset(args.model, data)
-        seed = args.seed
-        batch_size = args.batch_size or settings["batch_size"]     # None or positive: checked
+        seed = 0 if args.seed is None else args.seed
+        default_batch = settings["batch_size"]
+        batch_size = args.batch_size or default_batch     # None or positive: checked
         steps = args.steps or settings["steps"]
         out = args.out or os.path.join("runs", f"{args.model}-{data}")
         if os.path.exists(out) and not os.path.isdir(out):
             raise ValueError(f"--out {out} is a file, not a directory")
+    check_train_memory(data, batch_size, default_batch)
+    if not args.resume:
         model = cls(**optimiser_settings(cls, plan_phases(settings, steps), args.lr, args.beta1,
                                          args.beta2), seed=seed)
     # the whole run holds the directory: fit's checkpoints, and the files written around them
     with run_lock(out):
         if not args.resume:
             claim_run_directory(out, overwrite=args.overwrite)
+        else:
+            note = resume_phase_note(model, data, steps)
+            if note:
+                print(f"minigan: {note}", file=sys.stderr)
         return _train_in(args, model, data, seed, batch_size, steps, out)
 
 
@@ -452,15 +648,146 @@ def plot_history(history, model, data):
     return fig
 
 
-def _sample(args):
-    from .train import load_model
-    from .tasks import save_samples_for
+def parse_label(text):
+    """--label's value: None, "all", or a class number (checked against the model's classes
+    by :func:`minigan.tasks.label_plan`); a clear error for anything else."""
+    if text is None or text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--label must be a class number or 'all', got {text!r}") from None
 
-    model, meta = load_model(args.run)
+
+def sample_output(out):
+    """(path, format) that `minigan sample --out OUT` writes: an existing directory (or a
+    name ending in a separator) gets samples.png inside it, and a name without an extension
+    gets .png, so that the path reported is the file written. The format is the extension's:
+    "png" (a picture) or "npy" (the samples as one array); any other is refused rather than
+    written in a format its name does not say."""
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
+        out = os.path.join(out, "samples.png")
+    ext = os.path.splitext(out)[1]
+    if not ext:
+        out, ext = out + ".png", ".png"
+    if ext.lower() not in SAMPLE_FORMATS:
+        raise ValueError(f"--out {out}: minigan sample writes a picture (.png) or the samples as "
+                         f"an array (.npy), not {ext}")
+    return out, ext.lower()[1:]
+
+
+def check_not_a_run_file(path):
+    """Refuse to write samples over a file of a run (its samples.png, say, when --out names
+    the run's directory): sampling never changes a run. Other files are replaced, as
+    before."""
+    directory = os.path.dirname(path) or "."
+    from .train import CHECKPOINT
+    if os.path.basename(path) in RUN_FILES and os.path.isfile(os.path.join(directory, CHECKPOINT)):
+        raise ValueError(f"--out {path} is a file of the run in {directory}; sampling does not "
+                         f"replace it: give another name (e.g. --out "
+                         f"{os.path.join(directory, 'more-samples.png')})")
+
+
+def _existing_ancestor(path):
+    directory = os.path.abspath(os.path.dirname(path) or ".")
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        directory = os.path.dirname(directory)
+    return directory
+
+
+def check_npy_size(model, n, seed, condition, path):
+    """Refuse up front an array of samples larger than minigan writes at once
+    (:data:`minigan.tasks.MAX_SAMPLES_BYTES`) or than the free space of the disk it goes to:
+    n times the size of one sample (drawn to learn it), before drawing the rest. Returns
+    (shape, dtype) of one sample (:func:`minigan.tasks.sample_layout`)."""
+    from . import tasks
+    shape, dtype = tasks.sample_layout(model, seed, condition)
+    each = math.prod(shape) * dtype.itemsize
+    need = n * each + 128                          # and the .npy header
+    what = f"{n} samples of shape {shape} ({dtype}, {_size(each)} each) take {_size(need)}"
+    if need > tasks.MAX_SAMPLES_BYTES:
+        raise ValueError(f"--n {n}: {what}, more than the {_size(tasks.MAX_SAMPLES_BYTES)} that "
+                         f"minigan sample writes at once; ask for at most "
+                         f"{tasks.MAX_SAMPLES_BYTES // each} (with other --seed values for more)")
+    free = shutil.disk_usage(_existing_ancestor(path)).free
+    if need > free:
+        raise ValueError(f"--n {n}: {what}, more than the {_size(free)} free on the disk of "
+                         f"{path}")
+    return shape, dtype
+
+
+def make_parent(path):
+    """Create the directory that will hold ``path`` when it is missing (as train does its
+    --out); a clear error when a file is in the way or it cannot be created."""
+    directory = os.path.dirname(path)
+    if not directory or os.path.isdir(directory):
+        return
+    if os.path.exists(directory):
+        raise ValueError(f"--out {path}: {directory} is a file, not a directory")
+    try:
+        os.makedirs(directory)
+    except OSError as exc:
+        raise ValueError(f"--out {path}: cannot create the directory {directory} "
+                         f"({exc.strerror or exc})") from exc
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary file beside ``path`` (with its extension, from which the writers
+    take the format) and rename it to ``path`` once written: an interrupted or failed write
+    never leaves a half-written file there. Creating it first checks that the directory is
+    writable, before any sample is drawn: a clear error names --out."""
+    directory = os.path.dirname(path) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".minigan-sample-", suffix=os.path.splitext(path)[1],
+                                   dir=directory)
+    except OSError as exc:
+        raise ValueError(f"--out {path}: cannot write in {directory} ({exc.strerror or exc})") from exc
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())      # as a plain open() would (mkstemp: 0600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ValueError(f"--out {path}: writing it failed ({exc.strerror or exc})") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
+def _sample(args):
+    from .tasks import check_picture_size, label_plan, save_samples_for, write_samples_npy
+    from .train import load_model
+
     if args.n <= 0:
-        raise ValueError("--n must be positive")
-    save_samples_for(model, meta.get("run", {}).get("data"), args.out, n=args.n, seed=args.seed)
-    print(f"minigan: wrote {args.n} samples of {model.name} (step {model.step}) to {args.out}")
+        raise ValueError(f"--n must be a positive integer, got {args.n}")
+    check_seed(args.seed)
+    label = parse_label(args.label)
+    path, fmt = sample_output(args.out)
+    check_not_a_run_file(path)
+    model, meta = load_model(args.run)
+    data = run_settings(meta, args.run).get("data")
+    n, condition, per_row = label_plan(model, label, args.n)
+    if fmt == "png":
+        check_picture_size(model, data, n)
+    else:
+        layout = check_npy_size(model, n, args.seed, condition, path)
+    make_parent(path)
+    with atomic_output(path) as tmp:
+        if fmt == "png":
+            save_samples_for(model, data, tmp, n=args.n, seed=args.seed, label=label)
+        else:
+            shape, dtype = write_samples_npy(model, tmp, n, args.seed, condition, layout)
+    which = ("" if label is None else f" of class {label}" if label != "all" else
+             f", {per_row} of each of its {model.n_classes} classes (a row per class)")
+    what = "" if fmt == "png" else f": an array {shape} of {dtype}"
+    print(f"minigan: wrote {n} samples of {model.name} (step {model.step}){which} to {path}{what}")
     return 0
 
 

@@ -221,15 +221,108 @@ def make_task(name, batch_size, seed, conditional=False):
     return TASKS[name](name, batch_size, seed)
 
 
-def save_samples_for(model, data_name, path, n=64, seed=0):
+# --- sampling: in chunks, so that memory stays bounded whatever the number of samples ---------
+SAMPLE_CHUNK = 1024           # samples drawn at a time (a DCGAN's 10**6 at once took 24 GB)
+MAX_PICTURE_SAMPLES = 4096    # a picture of more is unreadable and slow: write .npy instead
+MAX_TEXT_LINES = 1000         # token sequences are drawn one text line each (20 pixels a line)
+MAX_SAMPLES_BYTES = 4 * 2**30  # the largest .npy of samples written at once (10**6 digits: 256 MB)
+# The values in one sample of each dataset (a point, an 8x8 image, T tokens, T values): what a
+# batch of B samples holds is B times this (minigan.cli.check_train_memory).
+SAMPLE_VALUES = {"ring8": 2, "grid25": 2, "digits": 64, "oracle": 20, "grammar": 16, "sines": 30}
+
+
+def chunk_seed(seed, i):
+    """The seed of chunk ``i`` of a sampling. Chunk 0 uses ``seed`` itself, so that up to
+    :data:`SAMPLE_CHUNK` samples are exactly ``model.sample(n, seed=seed)``, as before
+    sampling was chunked, and a larger n begins with the SAMPLE_CHUNK samples of that call;
+    later chunks use seeds derived from (seed, i) by a SeedSequence, independent of those of
+    other seeds."""
+    if i == 0:
+        return seed
+    return int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1)[0])
+
+
+def iter_samples(model, n, seed, condition=None):
+    """Yield (start, samples start..start+len-1) for ``n`` samples of ``model``, drawn
+    :data:`SAMPLE_CHUNK` at a time with :func:`chunk_seed` seeds: the memory of one chunk,
+    whatever ``n``. ``condition(start, stop)``: the keyword arguments of ``model.sample`` for
+    samples start..stop-1 (a cGAN's ``labels``, RCGAN's ``cond``); None: the model's defaults."""
+    chunk = SAMPLE_CHUNK
+    for i, start in enumerate(range(0, n, chunk)):
+        stop = min(n, start + chunk)
+        extra = condition(start, stop) if condition is not None else {}
+        yield start, model.sample(stop - start, seed=chunk_seed(seed, i), **extra)
+
+
+def draw_samples(model, n, seed, condition=None):
+    """:func:`iter_samples` in one array, for the few samples of a picture."""
+    return np.concatenate([x for _, x in iter_samples(model, n, seed, condition)])
+
+
+def class_conditional(model):
+    """Whether ``model`` generates samples of a class asked for (cgan, cdcgan)."""
+    return hasattr(model, "n_classes")
+
+
+def label_plan(model, label, n):
+    """What ``minigan sample --label`` asks of ``model`` for ``n`` samples: (n, condition,
+    per_row). ``label``: None (a class-conditional model's default: classes 0, 1, ..., K−1,
+    0, ... in turn), a class number k (every sample of class k), or "all" (a row per class:
+    n rounded up to a multiple of K, ceil(n / K) samples of each class, class 0's first).
+    ``condition`` is for :func:`iter_samples` (None for an unconditional model); ``per_row``
+    the picture's samples per row (None: a square grid). A clear error for a class outside
+    the model's, or for a label asked of a model that takes none."""
+    if not class_conditional(model):
+        if label is not None:
+            from .gans import MODELS
+            takes = sorted(m for m, c in MODELS.items() if hasattr(c, "check_labels"))
+            raise ValueError(f"--label: model {model.name!r} is not class-conditional, it takes "
+                             f"no label; --label applies to: {', '.join(takes)}")
+        return n, None, None
+    k = model.n_classes
+    if label is None:
+        return n, (lambda a, b: {"labels": np.arange(a, b) % k}), None
+    if label == "all":
+        per_class = -(-n // k)
+        return k * per_class, (lambda a, b: {"labels": np.arange(a, b) // per_class}), per_class
+    if not 0 <= label < k:
+        raise ValueError(f"--label {label}: model {model.name!r} has classes 0 to {k - 1} "
+                         f"(or give --label all)")
+    return n, (lambda a, b: {"labels": np.full(b - a, label)}), None
+
+
+def picture_limit(model, data_name):
+    """The most samples one picture of ``model``'s samples holds: :data:`MAX_TEXT_LINES` for
+    token sequences (a text line each), else :data:`MAX_PICTURE_SAMPLES`."""
+    return MAX_TEXT_LINES if _draws_tokens(model, data_name) else MAX_PICTURE_SAMPLES
+
+
+def check_picture_size(model, data_name, n):
+    """Refuse a picture of more samples than :func:`picture_limit`, suggesting .npy."""
+    most = picture_limit(model, data_name)
+    if n > most:
+        raise ValueError(f"{n} samples are too many for a picture (at most {most} for "
+                         f"{model.name}); write them as an array instead: --out FILE.npy")
+
+
+def _draws_tokens(model, data_name):
+    return data_name in ("oracle", "grammar") or (data_name is None and model.name == "seqgan")
+
+
+def save_samples_for(model, data_name, path, n=64, seed=0, label=None):
     """Save a picture of ``n`` samples: a scatter against the data for 2-D models, a grid for
     images, text lines for token sequences (oracle, grammar), curves for sine waves. Dispatches
     on the dataset's name (None, for a checkpoint written without it: on the model's name and
-    the samples' shape)."""
+    the samples' shape). ``label``: a class-conditional model's class, or "all" (a row per
+    class; see :func:`label_plan`). Samples are drawn :data:`SAMPLE_CHUNK` at a time
+    (:func:`iter_samples`); a picture of too many is refused (:func:`check_picture_size`).
+    Returns the number of samples drawn."""
     from .viz import plot_samples_2d, plot_sequences, plot_token_samples, save_image_grid
+    n, condition, per_row = label_plan(model, label, n)
+    check_picture_size(model, data_name, n)
     title = f"{n} samples of {model.name} after {model.step} steps"
-    if data_name in ("oracle", "grammar") or (data_name is None and model.name == "seqgan"):
-        tokens = model.sample(n, seed=seed)
+    if _draws_tokens(model, data_name):
+        tokens = draw_samples(model, n, seed)
         if data_name == "grammar":
             from .data.sequences import VOCAB, is_valid
             lines = [f"{'ok ' if is_valid(row) else 'bad'}  {VOCAB.decode(row)}" for row in tokens]
@@ -238,26 +331,54 @@ def save_samples_for(model, data_name, path, n=64, seed=0):
             lines = [" ".join(f"{t:3d}" for t in row.tolist()) for row in tokens]
             title += " (token ids)"
         plot_token_samples(lines, title=title, path=path)
-        return
+        return n
     if data_name == "sines" or (data_name is None and model.name == "rcgan"):
         if getattr(model, "conditional", False):
             # a few requested frequencies, one panel each, n / k curves per panel (± 1)
             k = min(5, n)
             freqs = np.linspace(*model.cond_range, k)
             asked = freqs[np.arange(n) * k // n]
-            x = model.sample(n, seed=seed, cond=asked)
+            x = draw_samples(model, n, seed, lambda a, b: {"cond": asked[a:b]})
             groups = [(f"f = {f:.1f} asked", x[asked == f]) for f in freqs]
         else:
-            groups = [(None, x) for x in model.sample(n, seed=seed)[:, None]]
+            groups = [(None, x) for x in draw_samples(model, n, seed)[:, None]]
         plot_sequences(groups, title=title, path=path)
-        return
-    x = model.sample(n, seed=seed)
+        return n
+    x = draw_samples(model, n, seed, condition)
     if x.ndim == 2 and x.shape[1] == 2:
         data = load_dataset(data_name) if data_name in ("ring8", "grid25") else None
         fig = plot_samples_2d(x, data if isinstance(data, GaussianMixture) else None,
                               title=title)
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, dpi=100, format="png")
     elif x.ndim == 4:
-        save_image_grid(x, path)
+        save_image_grid(x, path, nrow=per_row)
     else:
         raise ValueError(f"cannot draw samples of shape {x.shape[1:]}: expected (2,) points or (C, H, W) images")
+    return n
+
+
+def sample_layout(model, seed, condition=None):
+    """(shape, dtype) of one of ``model``'s samples, from drawing one: what an array of n
+    samples needs (n times its size) is known before drawing them."""
+    x = model.sample(1, seed=seed, **(condition(0, 1) if condition is not None else {}))
+    return tuple(x.shape[1:]), x.dtype
+
+
+def write_samples_npy(model, path, n, seed, condition=None, layout=None):
+    """Write ``n`` samples of ``model`` to ``path`` as one .npy array (n, *sample shape), as
+    the model gives them: images (n, C, H, W) and points (n, D) in the data's range, token
+    ids (n, T), sequences (n, T, F). Streamed: the .npy header, then each chunk of
+    :func:`iter_samples` appended as it is drawn, so that memory stays one chunk's whatever
+    ``n`` (a memory map, numpy.lib.format.open_memmap, would keep the written pages mapped).
+    ``layout``: :func:`sample_layout`'s answer, when the caller has it. Returns the array's
+    (shape, dtype)."""
+    shape, dtype = layout or sample_layout(model, seed, condition)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (n,) + shape}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_2_0(f, header)
+        for _, x in iter_samples(model, n, seed, condition):
+            if x.shape[1:] != shape:
+                raise ValueError(f"{model.name} gave samples of shape {x.shape[1:]}, then {shape}")
+            f.write(np.ascontiguousarray(x, dtype=dtype).tobytes())
+    return (n,) + shape, dtype
