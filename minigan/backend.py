@@ -11,8 +11,17 @@ and, to create new arrays (parameters, noise), the module in use::
     backend.xp.zeros(...)         # numpy by default, cupy after minigan.use("cupy")
 
 Selecting the backend: ``minigan.use("cupy")`` or the environment variable
-``MINIGAN_BACKEND=cupy`` (read once, at import). CuPy is imported lazily, only
-when asked for, and a clear error says what is missing if it cannot be used.
+``MINIGAN_BACKEND=cupy`` (read once, at import; "numpy", "cupy", case and spaces
+forgiven; unset or empty means numpy). CuPy is imported lazily, only when asked for, and a
+clear error says what is missing if it cannot be used.
+
+A bad ``MINIGAN_BACKEND`` (an unknown name, or "cupy" where CuPy or a GPU is missing) does
+not break ``import minigan``: the package imports, ``minigan --help`` works, and the error
+(a :class:`BackendError` naming the variable, its value and the allowed values) is raised
+when an array is first needed: at the first use of ``xp``, ``name``, :func:`asarray`,
+:func:`default_rng`, :func:`seed` or :func:`rng` (creating a layer, drawing noise). It is
+not silently replaced by NumPy: a run asked for on the GPU never trains on the CPU by
+mistake. ``minigan.use(...)`` chooses explicitly and clears the error.
 
 Random numbers: every random draw in the library goes through a ``Generator``
 returned by :func:`rng`, so that a seed makes a run reproducible. This module
@@ -26,11 +35,32 @@ import os
 import numpy as np
 
 __all__ = ["xp", "use", "name", "get_array_module", "to_numpy", "asarray",
-           "seed", "rng", "default_rng", "blas_threads"]
+           "seed", "rng", "default_rng", "blas_threads", "BackendError"]
 
 xp = np          # the module used to create new arrays; changed by use()
 name = "numpy"   # "numpy" or "cupy"
 _seed_state = {"rng": np.random.default_rng(0)}
+ENV = "MINIGAN_BACKEND"
+BACKENDS = ("numpy", "cupy")
+_pending = None  # the message of the error a bad MINIGAN_BACKEND raises at first use
+
+
+class BackendError(ValueError, RuntimeError):
+    """The backend named by ``MINIGAN_BACKEND`` cannot be used (an unknown name, or CuPy or
+    a GPU missing). A ValueError (a bad value) and a RuntimeError (as CuPy's own errors)."""
+
+
+def _check_pending():
+    if _pending is not None:
+        raise BackendError(_pending)
+
+
+def __getattr__(attr):
+    # ``xp`` and ``name`` are removed from the module while a bad MINIGAN_BACKEND is pending
+    # (see _from_environment), so that reading them raises the error instead
+    if attr in ("xp", "name") and _pending is not None:
+        _check_pending()
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 def _import_cupy():
@@ -68,13 +98,14 @@ def use(backend: str) -> None:
 
     The global generator is re-created on the new backend, seeded 0: call :func:`seed`
     afterwards for another seed."""
-    global xp, name
+    global xp, name, _pending
     if backend == "numpy":
-        xp, name = np, "numpy"
+        new = np
     elif backend == "cupy":
-        xp, name = _import_cupy(), "cupy"
+        new = _import_cupy()
     else:
         raise ValueError(f"unknown backend {backend!r}: expected 'numpy' or 'cupy'")
+    xp, name, _pending = new, backend, None
     seed(0)
 
 
@@ -97,11 +128,13 @@ def to_numpy(a):
 
 def asarray(a, dtype=None):
     """``a`` as an array of the backend in use (moved to the GPU under cupy)."""
+    _check_pending()
     return xp.asarray(a, dtype=dtype)
 
 
 def default_rng(seed_value=None):
     """A random Generator of the backend in use (numpy.random or cupy.random)."""
+    _check_pending()
     return xp.random.default_rng(seed_value)
 
 
@@ -112,6 +145,7 @@ def seed(seed_value: int) -> None:
 
 def rng():
     """minigan's global random Generator (see :func:`seed`)."""
+    _check_pending()
     return _seed_state["rng"]
 
 
@@ -145,6 +179,23 @@ def blas_threads(n):
         yield
 
 
-_env = os.environ.get("MINIGAN_BACKEND", "numpy").strip().lower()
-if _env not in ("", "numpy"):
-    use(_env)
+def _from_environment():
+    """Apply ``MINIGAN_BACKEND``; if it cannot be used, keep the error for later (see the
+    module docstring) instead of failing the import of every part of minigan."""
+    global _pending
+    raw = os.environ.get(ENV)
+    value = (raw or "").strip().lower()
+    if value in ("", "numpy"):
+        return
+    try:
+        use(value)
+    except (ValueError, RuntimeError) as exc:
+        reason = (f"unknown backend {value!r}" if value not in BACKENDS else str(exc).rstrip("."))
+        _pending = (f"the environment variable {ENV}={raw!r} cannot be used: {reason}. "
+                    f"Allowed values: {', '.join(repr(b) for b in BACKENDS)} (unset or empty "
+                    f"means 'numpy'); or choose in code with minigan.use('numpy')")
+        globals().pop("xp", None)
+        globals().pop("name", None)
+
+
+_from_environment()

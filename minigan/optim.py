@@ -7,6 +7,9 @@ exactly: see :meth:`Optimizer.state_dict`. Derivations and pictures: notebook 02
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 import numpy as np
 
 from . import backend
@@ -71,21 +74,111 @@ class Optimizer:
                 out[f"{name}/{key}"] = backend.to_numpy(v).copy()
         return out
 
-    def load_state_dict(self, state: dict):
-        self.t = int(state["t"])
-        self.lr = float(state["lr"])
-        self.state = {}
+    # The names of the per-parameter buffers this optimiser keeps (None: any, not checked).
+    _buffer_names = None
+
+    def buffer_names(self):
+        """The buffers kept per parameter (e.g. ("m", "v") for Adam), or None if not known."""
+        return self._buffer_names
+
+    def load_state_dict(self, state: dict, strict: bool = True):
+        """Restore ``t``, ``lr`` and the buffers from :meth:`state_dict`, all or nothing.
+
+        Checked before anything changes: ``t`` a whole number >= 0, ``lr`` a finite number > 0,
+        every buffer named "<parameter>/<buffer>" for a parameter this optimiser updates and a
+        buffer it keeps, with that parameter's shape, real and finite (cast to the
+        parameter's dtype); a failure is a :class:`~minigan.nn.module.StateDictError`
+        naming the entry, and leaves the optimiser as it was. Strict by default, as torch:
+        unknown entries are an error, and so is a state with ``t > 0`` that lacks a buffer
+        (every step creates all of them); ``strict=False`` skips unknown entries and
+        tolerates missing buffers (they start at zero)."""
+        self.prepare_load_state_dict(state, strict=strict)()
+
+    def prepare_load_state_dict(self, state: dict, prefix="", strict: bool = True):
+        """Check ``state`` (its entries under ``prefix``) as :meth:`load_state_dict` does,
+        change nothing, and return a function of no arguments that loads it."""
+        from .nn.module import StateDictError, check_state_keys, checked_state_array
+        where = type(self).__name__
+        if not isinstance(state, Mapping):
+            raise StateDictError(f"{where}: expected the state as a dict of arrays, got "
+                                 f"{type(state).__name__}")
+        # the entries under prefix are this optimiser's (a model's state holds other parts too)
+        mine = {k[len(prefix):]: v for k, v in state.items()
+                if isinstance(k, str) and k.startswith(prefix)}
+        if strict and not prefix and len(mine) != len(state):
+            raise StateDictError(f"{where}: the state does not fit: unexpected entries "
+                                 f"{', '.join(repr(k) for k in state if not isinstance(k, str))}")
+        missing = [k for k in ("t", "lr") if k not in mine]
+        if missing:
+            raise StateDictError(f"{where}: the state has no {' and '.join(repr(prefix + k) for k in missing)}")
+        t = _scalar(where, prefix + "t", mine["t"])
+        if t != int(t) or t < 0:
+            raise StateDictError(f"{where}: entry {prefix + 't'!r} (the step count) must be a "
+                                 f"whole number >= 0, got {t}")
+        lr = _scalar(where, prefix + "lr", mine["lr"])
+        if not lr > 0:
+            raise StateDictError(f"{where}: entry {prefix + 'lr'!r} (the learning rate) must "
+                                 f"be positive, got {lr}")
         params = {n: p for n, p, _ in self.params}
-        for k, v in state.items():
-            if "/" not in k:
+        allowed = self.buffer_names()
+        loaded, strangers, unexpected = {}, [], []
+        for k, v in mine.items():
+            if k in ("t", "lr"):
                 continue
-            name, key = k.rsplit("/", 1)
-            if name not in params:
-                raise KeyError(f"{type(self).__name__}: checkpoint state for unknown parameter {name!r}")
-            # a copy (not asarray): the buffers are updated in place, and must not write
-            # back into the checkpoint dict they were loaded from
-            self.state.setdefault(name, {})[key] = get_array_module(params[name]).array(
-                v, dtype=params[name].dtype)
+            name, slash, key = k.rpartition("/")
+            if not slash:
+                unexpected.append(prefix + k)
+            elif name not in params:
+                strangers.append(name)
+            elif allowed is not None and key not in allowed:
+                unexpected.append(prefix + k)
+            else:
+                p = params[name]
+                loaded.setdefault(name, {})[key] = checked_state_array(
+                    where, prefix + k, v, p.shape, p.dtype)
+        if strict and strangers:
+            names = list(dict.fromkeys(strangers))
+            raise StateDictError(
+                f"{where}: checkpoint state for unknown parameter"
+                f"{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names[:6])}: "
+                f"this optimiser updates {len(params)} parameters, such as "
+                f"{', '.join(repr(n) for n in list(params)[:3])} (strict=False skips them)")
+        if strict and unexpected:
+            kept = "any buffers" if allowed is None else \
+                f"the buffers {', '.join(repr(b) for b in allowed)}" if allowed else "no buffers"
+            raise StateDictError(
+                f"{where}: the state does not fit: unexpected {', '.join(map(repr, unexpected[:6]))}"
+                f" (expected 't', 'lr' and '<parameter>/<buffer>'; this optimiser keeps {kept};"
+                f" strict=False skips them)")
+        if strict and int(t) > 0 and allowed:        # every step creates every buffer
+            lacking = [prefix + f"{n}/{key}" for n in params for key in allowed
+                       if key not in loaded.get(n, {})]
+            if lacking:
+                check_state_keys(where, {}, lacking)
+
+        def commit():
+            self.t, self.lr = int(t), float(lr)
+            # the checked arrays are fresh copies: the buffers, updated in place, never write
+            # back into the state they were loaded from
+            self.state = {name: {key: get_array_module(params[name]).asarray(v)
+                                 for key, v in bufs.items()} for name, bufs in loaded.items()}
+        return commit
+
+
+def _scalar(where, key, value):
+    """A state entry that must be one real, finite number, as a float."""
+    from .nn.module import StateDictError
+    try:
+        v = np.asarray(backend.to_numpy(value))
+    except Exception:
+        v = None
+    if v is None or v.shape not in ((), (1,)) or v.dtype.kind not in "iuf":
+        got = type(value).__name__ if v is None else f"dtype {v.dtype}, shape {v.shape}"
+        raise StateDictError(f"{where}: entry {key!r} must be one real number, got {got}")
+    x = float(v.reshape(()))
+    if not math.isfinite(x):
+        raise StateDictError(f"{where}: entry {key!r} is {x}, expected a finite number")
+    return x
 
 
 class SGD(Optimizer):
@@ -94,6 +187,9 @@ class SGD(Optimizer):
     def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr)
         self.momentum, self.weight_decay = momentum, weight_decay
+
+    def buffer_names(self):
+        return ("momentum",) if self.momentum else ()
 
     def _update(self, name, p, g):
         if self.weight_decay:
@@ -117,6 +213,8 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
+    _buffer_names = ("m", "v")
+
     def _update(self, name, p, g):
         b1, b2 = self.betas
         xp = get_array_module(p)
@@ -138,6 +236,8 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8):
         super().__init__(params, lr)
         self.alpha, self.eps = alpha, eps
+
+    _buffer_names = ("square_avg",)
 
     def _update(self, name, p, g):
         xp = get_array_module(p)

@@ -62,47 +62,206 @@ class RunLocked(RuntimeError):
 
 
 # --- checkpoints ------------------------------------------------------------------------
+# The metadata of a checkpoint (the JSON in its "__meta__" entry): its keys and their types.
+# "model", "config" and "step" are always there; "run" (how the run was made: data, seed,
+# batch size, steps) is what the CLI adds through fit's checkpoint_meta.
+META_KEYS = {"model": str, "config": dict, "step": int, "run": dict}
+META_REQUIRED = ("model", "config", "step")
+
+
 def save_checkpoint(path, model, extra: dict | None = None, state: dict | None = None):
     """Write ``model``'s state (and JSON-able ``extra``) atomically to ``path`` (.npz).
-    ``state``: ``model.state_dict()`` when the caller already has it (fit checks it first)."""
+    ``state``: ``model.state_dict()`` when the caller already has it (fit checks it first).
+
+    ``extra``: further metadata, under the keys of :data:`META_KEYS` other than the model's
+    own (today: "run"); any other key is a ValueError here, since :func:`read_checkpoint`
+    refuses metadata it does not know. The file is written to a temporary file, flushed to
+    disk and renamed over ``path``, and it gets the permissions that a plain ``open()``
+    would give it (0666 less the umask), not the 0600 of a temporary file."""
+    extra = dict(extra or {})
+    bad = sorted(set(extra) - (set(META_KEYS) - set(META_REQUIRED)))
+    if bad:
+        raise ValueError(f"save_checkpoint: unknown metadata {', '.join(map(repr, bad))}: "
+                         f"the allowed extra keys are "
+                         f"{', '.join(repr(k) for k in META_KEYS if k not in META_REQUIRED)} "
+                         f"(model, config and step are the model's own)")
     state = dict(model.state_dict() if state is None else state)
-    meta = {"model": model.name, "config": model.config, "step": int(model.step), **(extra or {})}
+    meta = {"model": model.name, "config": model.config, "step": int(model.step), **extra}
     state["__meta__"] = np.asarray(json.dumps(meta))
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".npz", dir=directory)
     try:
+        chmod_as_open(fd)
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **state)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)          # atomic on POSIX and Windows
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError):   # a full disk, a quota, a directory made read-only
+            kept = (f"the previous checkpoint {path} is kept, unchanged"
+                    if os.path.exists(path) else "no earlier checkpoint was there")
+            raise CheckpointError(
+                f"could not write the checkpoint {path}: {exc.strerror or exc} "
+                f"(a full disk?); nothing half-written was left, and {kept}") from exc
         raise
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc), else by
+    setting and restoring it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def chmod_as_open(fd):
+    """Give a file made by tempfile.mkstemp (mode 0600, private) the mode that a plain
+    ``open(path, "w")`` would have given it, 0666 less the umask: the files of a run are
+    the user's ordinary files, readable by whoever the umask lets read them."""
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o666 & ~_umask())
+
+
 def read_checkpoint(path):
-    """(meta dict, state dict of arrays) from a checkpoint, or a clear CheckpointError."""
+    """(meta dict, state dict of arrays) from a checkpoint (file or run directory).
+
+    Anything else is a :class:`CheckpointError` whose message names the file: no file, a
+    file that is not a .npz archive, a damaged archive (zip structure, .npy headers, a
+    wrong CRC, an array whose header announces more or fewer bytes than its member holds),
+    a member that holds Python objects (pickled data: never loaded), and metadata that is
+    missing, not JSON, or malformed (see :data:`META_KEYS`: required keys, no unknown keys,
+    each of its type; the step of the metadata must be the state's)."""
+    path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, CHECKPOINT)
     if not os.path.exists(path):
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            state = {k: f[k] for k in f.files}
-        meta = json.loads(str(state.pop("__meta__")))
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a minigan checkpoint ({exc})") from exc
+        state = _read_npz(path)
+    except CheckpointError:
+        raise
+    except Exception as exc:      # damaged zip/.npy structures raise many kinds of errors
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a minigan checkpoint "
+                              f"({type(exc).__name__}: {exc})") from exc
+    meta = _read_meta(path, state.pop("__meta__", None))
+    step = state.get("step")
+    if isinstance(step, np.ndarray) and step.shape == () and step.dtype.kind in "iu" \
+            and int(step) != meta["step"]:
+        raise CheckpointError(f"checkpoint {path} is corrupt: its metadata says step "
+                              f"{meta['step']}, its state step {int(step)}")
     return meta, state
 
 
+def _bad(path, why):
+    return CheckpointError(f"checkpoint {path} is corrupt or not a minigan checkpoint: {why}")
+
+
+def _read_npz(path):
+    """The arrays of the .npz at ``path``, read member by member without np.load: every
+    header is checked against the member's size before any array is allocated, and arrays
+    of Python objects (which would need pickle) are refused."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise _bad(path, "not a .npz file (a zip archive of .npy arrays, as np.savez writes)")
+    state = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            if not name.endswith(".npy"):
+                raise _bad(path, f"its member {name!r} is not a .npy array")
+            key = name[:-4]
+            if key in state:
+                raise _bad(path, f"it holds the array {key!r} twice")
+            state[key] = _read_member(path, zf, info)
+    return state
+
+
+def _read_member(path, zf, info):
+    fmt = np.lib.format
+    with zf.open(info) as fp:
+        version = fmt.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran_order, dtype = fmt.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = fmt.read_array_header_2_0(fp)
+        else:
+            raise _bad(path, f"its member {info.filename!r} has .npy format version {version}")
+        if dtype.hasobject:
+            raise _bad(path, f"its member {info.filename!r} holds Python objects (dtype "
+                             f"{dtype}); minigan checkpoints hold numbers only, and pickled "
+                             f"data is never loaded")
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        held = info.file_size - fp.tell()
+        if nbytes != held:
+            raise _bad(path, f"the header of its member {info.filename!r} announces shape "
+                             f"{shape} of {dtype} ({nbytes} bytes), the member holds {held}")
+        data = fp.read(nbytes)
+        if len(data) != nbytes or fp.read(1):       # (reading to the end checks the CRC)
+            raise _bad(path, f"its member {info.filename!r} is not as long as its header says")
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    return array.reshape(shape, order="F" if fortran_order else "C").copy()
+
+
+def _read_meta(path, raw):
+    """The metadata dict from the "__meta__" array, checked (see :data:`META_KEYS`)."""
+    if raw is None:
+        raise _bad(path, "it has no metadata (no '__meta__' entry)")
+    if raw.shape != () or raw.dtype.kind != "U":
+        raise _bad(path, f"its metadata is not a JSON string (dtype {raw.dtype}, shape "
+                         f"{raw.shape})")
+    try:
+        meta = json.loads(str(raw))
+    except (ValueError, RecursionError) as exc:
+        raise _bad(path, f"its metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise _bad(path, f"its metadata is a JSON {type(meta).__name__}, expected an object "
+                         f"with {', '.join(META_REQUIRED)}")
+    missing = [k for k in META_REQUIRED if k not in meta]
+    if missing:
+        raise _bad(path, f"its metadata lacks {', '.join(map(repr, missing))}")
+    unknown = [k for k in meta if k not in META_KEYS]
+    if unknown:
+        raise _bad(path, f"its metadata has unknown keys {', '.join(map(repr, unknown))} "
+                         f"(known: {', '.join(META_KEYS)})")
+    for key, kind in META_KEYS.items():
+        if key in meta and (not isinstance(meta[key], kind) or isinstance(meta[key], bool)):
+            raise _bad(path, f"its metadata's {key!r} is a {type(meta[key]).__name__} "
+                             f"({meta[key]!r:.60}), expected a {kind.__name__}")
+    if meta["step"] < 0:
+        raise _bad(path, f"its metadata's step is {meta['step']}, expected >= 0")
+    return meta
+
+
 def load_model(path):
-    """Rebuild a model from a checkpoint (file or run directory)."""
+    """Rebuild a model from a checkpoint (file or run directory): (model, meta).
+
+    A :class:`CheckpointError` naming the file when it cannot be read (see
+    :func:`read_checkpoint`), names an unknown model, holds a config that does not build
+    that model, or holds a state that does not fit it (strictly: every entry, no other)."""
     from .gans import get_model_class
     meta, state = read_checkpoint(path)
-    model = get_model_class(meta["model"])(**meta["config"])
+    try:
+        cls = get_model_class(meta["model"])
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from exc
+    try:
+        model = cls(**meta["config"])
+    except Exception as exc:     # the config comes from the file: whatever it breaks is its fault
+        raise CheckpointError(f"checkpoint {path}: its config does not build a "
+                              f"{meta['model']!r} model ({type(exc).__name__}: {exc})") from exc
     try:
         model.load_state_dict(state)
     except (KeyError, ValueError) as exc:
@@ -398,11 +557,21 @@ def _last_good(ckpt):
 
 
 def write_json(path, obj):
-    """Write ``obj`` as JSON to ``path`` atomically (a temporary file renamed into place)."""
+    """Write ``obj`` as JSON to ``path`` atomically (a temporary file renamed into place).
+
+    Strict JSON (RFC 8259): NaN and infinities, which JSON cannot express, are written as
+    ``null``, never as the ``NaN``/``Infinity`` that Python's json writes by default and
+    other readers refuse: in history.json a null is a loss not logged at that step (a phase
+    that does not compute it) or a value that was not finite; in metrics.json a metric that
+    could not be measured. :func:`_read_history` reads them back as NaN. NumPy scalars and
+    arrays are written as numbers and lists. The file gets the permissions of a plain
+    ``open()`` (0666 less the umask)."""
+    text = json.dumps(_strict_json(obj), indent=1, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
     try:
+        chmod_as_open(fd)
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, default=_jsonable)
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -410,11 +579,20 @@ def write_json(path, obj):
         raise
 
 
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
+def _strict_json(v):
+    """``v`` with NumPy values made Python ones and every non-finite float made None."""
+    if isinstance(v, dict):
+        return {k: _strict_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_strict_json(x) for x in v]
     if isinstance(v, np.ndarray):
-        return v.tolist()
+        return _strict_json(v.tolist())
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if v is None or isinstance(v, (str, int)):
+        return v
     raise TypeError(f"not JSON-serialisable: {type(v).__name__}")
 
 
@@ -437,4 +615,6 @@ def _read_history(out, upto_step):
     with open(path) as f:
         h = json.load(f)
     keep = [i for i, s in enumerate(h.get("step", [])) if s <= upto_step]
-    return {k: [v[i] for i in keep] for k, v in h.items() if isinstance(v, list)}
+    # null (written for NaN: see write_json) is NaN again, the placeholder of _append_logs
+    return {k: [math.nan if v[i] is None else v[i] for i in keep]
+            for k, v in h.items() if isinstance(v, list)}

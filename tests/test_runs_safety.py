@@ -330,3 +330,35 @@ def test_bad_option_values_name_the_option(tmp_path, capsys, trained_run, args, 
     assert main(["train", *args, *out, "--quiet"]) == 2
     assert message in error_line(capsys.readouterr().err)
     assert not (tmp_path / "new").exists() and sorted(os.listdir(run)) == before
+
+
+def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch, capsys):
+    """The disk fills up while a checkpoint is written (simulated: the write raises ENOSPC):
+    the run stops with a clear message (exit 2, no traceback), the previous checkpoint is
+    still there and loads, and no temporary file is left."""
+    import errno
+
+    import minigan.train as train_mod
+    from minigan.cli import main
+    from minigan.train import read_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "gan", "--data", "ring8", "--steps", "4", "--out", str(out),
+                 "--quiet", "--sample-every", "0"]) == 0
+    before = (out / "checkpoint.npz").read_bytes()
+
+    real_savez = train_mod.np.savez
+
+    def full_disk(f, **arrays):
+        real_savez(f, **{k: v for k, v in list(arrays.items())[:1]})      # a part is written
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(train_mod.np, "savez", full_disk)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--steps", "8", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "previous checkpoint" in err and "kept" in err
+    assert "Traceback" not in err
+    assert (out / "checkpoint.npz").read_bytes() == before
+    assert read_checkpoint(str(out))[0]["step"] == 4
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".checkpoint-")]

@@ -38,7 +38,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import math
 import os
+import struct
 import sys
 import tempfile
 import urllib.error
@@ -52,7 +54,8 @@ import numpy as np
 from .. import backend
 from .digits import ImageDataset
 
-__all__ = ["SOURCES", "Source", "IDXError", "ChecksumError", "DownloadError", "cache_dir",
+__all__ = ["SOURCES", "Source", "IDXError", "ChecksumError", "DownloadError", "CacheDirError",
+           "cache_dir",
            "md5sum", "read_idx", "fetch_file", "ensure_files", "load_mnist", "load_fashion_mnist",
            "MNIST_CLASSES", "FASHION_MNIST_CLASSES"]
 
@@ -120,6 +123,38 @@ class DownloadError(OSError):
     """No mirror delivered a file with the right checksum (offline, blocked, or corrupt)."""
 
 
+class CacheDirError(OSError):
+    """The cache folder cannot be used: it cannot be created, read or written (permissions,
+    a file where a folder should be, a read-only disk). The message names the folder."""
+
+
+def _cache_error(folder, doing, exc):
+    why = getattr(exc, "strerror", None) or str(exc)
+    err = CacheDirError(f"the dataset cache folder {folder} cannot be used: {doing} failed "
+                        f"({why}{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''})"
+                        f". Fix its permissions, or choose another folder with root=, "
+                        f"$MINIGAN_DATA or $XDG_CACHE_HOME")
+    err.errno = getattr(exc, "errno", None)
+    return err
+
+
+def _check_folder(folder: Path):
+    """A clear error if ``folder``, or the nearest of its parents that exists, is a file."""
+    try:
+        for p in (folder, *folder.parents):
+            if p.exists():
+                if not p.is_dir():
+                    raise CacheDirError(
+                        f"the dataset cache folder {folder} cannot be used: {p} is a file, not "
+                        f"a folder. Choose another folder with root=, $MINIGAN_DATA or "
+                        f"$XDG_CACHE_HOME")
+                return
+    except CacheDirError:
+        raise
+    except OSError as exc:
+        raise _cache_error(folder, "looking at it", exc) from exc
+
+
 # --- the cache ---------------------------------------------------------------------------------
 def cache_dir(root=None) -> Path:
     """The folder that holds minigan's downloaded datasets (not created here).
@@ -150,6 +185,12 @@ _IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"
               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
+# Deflate (gzip's compression) cannot turn one byte into more than about 1032: a gzip file of
+# n bytes decompresses to at most 1032·n bytes, whatever its header says.
+_MAX_GZIP_RATIO = 1032
+_CHUNK = 1 << 24
+
+
 def read_idx(path, ndim: int | None = None) -> np.ndarray:
     """Read an IDX file (gzip-compressed or raw; told apart by content, not by name).
 
@@ -163,40 +204,85 @@ def read_idx(path, ndim: int | None = None) -> np.ndarray:
     Raises :class:`IDXError`, naming the file, when the first two bytes are not zero, the type
     code is unknown, the number of dimensions is not ``ndim``, or the data is shorter or longer
     than the header says (a truncated file); also for a gzip stream that is cut short.
+
+    What is read is bounded by what the header announces: the header is read first, a
+    header whose sizes cannot be an array (their product overflows) or announce more bytes
+    than the file can hold (its size; for a gzip file, the most that deflate can expand it
+    to) is an error before any data is read, and a gzip stream is decompressed in chunks,
+    never beyond the announced size (plus one byte, to detect trailing data): a corrupt or
+    malicious file cannot make this allocate more than the file can really contain.
     """
     path = Path(path)
     with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":                                   # the gzip magic number
+        size = os.fstat(f.fileno()).st_size
+        packed = f.read(2) == b"\x1f\x8b"                     # the gzip magic number
+        f.seek(0)
+        if not packed:
+            return _parse_idx(path, f, ndim, size, packed=False)
         try:
-            raw = gzip.decompress(raw)
+            with gzip.GzipFile(fileobj=f, mode="rb") as stream:
+                return _parse_idx(path, stream, ndim, size * _MAX_GZIP_RATIO, packed=True)
         except (EOFError, OSError, zlib.error) as exc:
             raise IDXError(f"{path}: not a valid gzip stream ({exc}); the file is corrupt or "
                            "truncated: delete it and download it again") from exc
-    if len(raw) < 4:
-        raise IDXError(f"{path}: {len(raw)} bytes, too short for an IDX header (4 bytes)")
-    zero, type_code, nd = raw[0:2], raw[2], raw[3]
+
+
+def _read_upto(stream, n):
+    """Up to ``n`` bytes from ``stream`` (fewer at its end), read in chunks: memory grows
+    with what is really there, not with ``n``."""
+    parts, left = [], n
+    while left > 0:
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _parse_idx(path, stream, ndim, limit, packed):
+    """The array of an IDX stream; ``limit``: the most bytes the stream can hold."""
+    head = _read_upto(stream, 4)
+    if len(head) < 4:
+        raise IDXError(f"{path}: {len(head)} bytes, too short for an IDX header (4 bytes)")
+    zero, type_code, nd = head[0:2], head[2], head[3]
     if zero != b"\x00\x00" or type_code not in _IDX_TYPES:
-        raise IDXError(f"{path}: bad IDX magic number 0x{raw[:4].hex()}: expected 0x0000TTDD "
+        raise IDXError(f"{path}: bad IDX magic number 0x{head.hex()}: expected 0x0000TTDD "
                        f"with type TT in {{{', '.join(f'{t:02x}' for t in _IDX_TYPES)}}} "
                        "(08 = uint8) and DD dimensions; is this an IDX file?")
     if ndim is not None and nd != ndim:
         raise IDXError(f"{path}: IDX file has {nd} dimensions, expected {ndim} "
                        f"({'images: N x rows x cols' if ndim == 3 else 'labels: N'})")
     header = 4 + 4 * nd
-    if len(raw) < header:
+    sizes = _read_upto(stream, 4 * nd)
+    if len(sizes) < 4 * nd:
         raise IDXError(f"{path}: truncated header: {nd} dimensions need {header} bytes, "
-                       f"the file has {len(raw)}")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=nd, offset=4))
+                       f"the file has {4 + len(sizes)}")
+    shape = struct.unpack(f">{nd}I", sizes)
     dtype = _IDX_TYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    actual = len(raw) - header
-    if actual != expected:
-        what = "truncated" if actual < expected else "has trailing bytes"
-        raise IDXError(f"{path}: {what}: header announces shape {shape} of {dtype.name} "
-                       f"({expected} data bytes), the file has {actual} data bytes")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))                   # a native, writable copy
+    expected = math.prod(shape) * dtype.itemsize                 # Python ints: no overflow
+    if expected > sys.maxsize:
+        raise IDXError(f"{path}: corrupt header: the sizes {shape} of {dtype.name} make "
+                       f"{expected} bytes, more than any array can hold (they overflow)")
+    if packed and header + expected > limit:
+        raise IDXError(f"{path}: corrupt header: it announces shape {shape} of {dtype.name} "
+                       f"({expected} data bytes), more than this gzip file can hold "
+                       f"(at most {limit} bytes decompressed)")
+    if not packed:
+        actual = limit - header                                   # limit: the file's size
+        if actual != expected:
+            what = "truncated" if actual < expected else "has trailing bytes"
+            raise IDXError(f"{path}: {what}: header announces shape {shape} of {dtype.name} "
+                           f"({expected} data bytes), the file has {actual} data bytes")
+    data = _read_upto(stream, expected)
+    if len(data) < expected:
+        raise IDXError(f"{path}: truncated: header announces shape {shape} of {dtype.name} "
+                       f"({expected} data bytes), the file has {len(data)} data bytes")
+    if stream.read(1):
+        raise IDXError(f"{path}: has trailing bytes: header announces shape {shape} of "
+                       f"{dtype.name} ({expected} data bytes), the file has more")
+    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape)).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))                  # a native, writable copy
 
 
 # --- downloads ---------------------------------------------------------------------------------
@@ -222,8 +308,12 @@ def fetch_file(filename: str, md5: str, directory, mirrors, retries: int = 2,
     Returns the path of the verified file. Raises :class:`DownloadError` listing every
     attempt and why it failed.
     """
+    from ..train import chmod_as_open
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:            # no permission, a file in the way, a read-only disk
+        raise _cache_error(directory, "creating it", exc) from exc
     dest = directory / filename
     failures = []
     for base in mirrors:
@@ -231,8 +321,12 @@ def fetch_file(filename: str, md5: str, directory, mirrors, retries: int = 2,
         for attempt in range(1, retries + 1):
             if not quiet:
                 _say(f"minigan: downloading {url} -> {dest}")
-            fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=directory)
             try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=directory)
+            except OSError as exc:
+                raise _cache_error(directory, "creating a file in it", exc) from exc
+            try:
+                chmod_as_open(fd)     # the cached file: 0666 less the umask, not mkstemp's 0600
                 h = hashlib.md5()
                 with os.fdopen(fd, "wb") as out, _open_url(url) as src:
                     for chunk in iter(lambda: src.read(1 << 20), b""):
@@ -269,14 +363,18 @@ def ensure_files(source: Source, filenames, root=None, download: bool = True,
     """
     folder = cache_dir(root) / source.name
     mirrors = tuple(source.mirrors if mirrors is None else mirrors)
+    _check_folder(folder)
     paths, missing, corrupt = [], [], []
-    for fn in filenames:
-        path = folder / fn
-        paths.append(path)
-        if not path.is_file():
-            missing.append(fn)
-        elif md5sum(path) != source.md5[fn]:
-            corrupt.append(fn)
+    try:
+        for fn in filenames:
+            path = folder / fn
+            paths.append(path)
+            if not path.is_file():
+                missing.append(fn)
+            elif md5sum(path) != source.md5[fn]:
+                corrupt.append(fn)
+    except OSError as exc:            # e.g. a folder without read permission
+        raise _cache_error(folder, "reading it", exc) from exc
     if not download:
         if corrupt:
             fn = corrupt[0]
@@ -335,6 +433,10 @@ def load_mnist(split: str = "train", root=None, download: bool = True, fashion: 
                                             mirrors, quiet)
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
+    if images.shape[1:] != (28, 28):
+        raise IDXError(f"{images_path}: images of {images.shape[1]}x{images.shape[2]} pixels "
+                       f"(shape {images.shape}), expected 28x28: not an "
+                       f"{'Fashion-MNIST' if fashion else 'MNIST'} image file")
     if images.dtype != np.uint8 or labels.dtype != np.uint8:
         raise IDXError(f"{images_path}, {labels_path}: expected uint8 data, got "
                        f"{images.dtype} and {labels.dtype}")

@@ -24,6 +24,7 @@ way in and reshaped on the way out (``data_shape``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -97,14 +98,61 @@ class Checkpointed:
                 out.update({f"{part}.{k}": v for k, v in obj.state_dict().items()})
         return out
 
-    def load_state_dict(self, state: dict):
-        for part in self.parts:
-            obj = getattr(self, part)
-            if obj is not None:
-                prefix = part + "."
-                obj.load_state_dict({k[len(prefix):]: v for k, v in state.items()
-                                     if k.startswith(prefix)})
-        self.step = int(state["step"])
+    def load_state_dict(self, state: dict, strict: bool = True):
+        """Restore the step count and every part from :meth:`state_dict`, all or nothing.
+
+        Strict by default, as torch: an entry that belongs to no part of this model (or to
+        a part that is None here) and an entry a part needs that ``state`` lacks are errors
+        naming them; ``strict=False`` skips both. Every part checks its entries (shapes,
+        real finite numbers; see :meth:`minigan.nn.Module.load_state_dict` and
+        :meth:`minigan.optim.Optimizer.load_state_dict`) BEFORE any part is written, so a
+        state that fails anywhere leaves the whole model as it was. Errors are
+        :class:`~minigan.nn.module.StateDictError` (a KeyError and a ValueError)."""
+        from ..nn.module import StateDictError
+        where = type(self).__name__
+        if not isinstance(state, Mapping):
+            raise StateDictError(f"{where}: expected the state as a dict of arrays, got "
+                                 f"{type(state).__name__}")
+        parts = [(part, getattr(self, part)) for part in self.parts]
+        prefixes = tuple(part + "." for part, obj in parts if obj is not None)
+        if strict:
+            unexpected = [k for k in state if k != "step"
+                          and not (isinstance(k, str) and k.startswith(prefixes))]
+            if unexpected:
+                names = sorted(map(str, unexpected))
+                raise StateDictError(
+                    f"{where}: the state does not fit: unexpected "
+                    f"{', '.join(map(repr, names[:6]))}{' ...' if len(names) > 6 else ''} "
+                    f"(this model's state holds 'step' and entries of its parts "
+                    f"{', '.join(p[:-1] for p in prefixes)}; strict=False skips the others)")
+        step = self.step
+        if "step" in state:
+            try:
+                v = np.asarray(state["step"])
+                ok = v.shape == () and v.dtype.kind in "iu" and int(v) >= 0
+            except Exception:
+                ok = False
+            if not ok:
+                raise StateDictError(f"{where}: entry 'step' must be one whole number >= 0, got "
+                                     f"{state['step']!r}")
+            step = int(v)
+        elif strict:
+            raise StateDictError(f"{where}: the state does not fit: missing 'step' "
+                                 f"(strict=False skips it)")
+        commits = []
+        for part, obj in parts:
+            if obj is None:
+                continue
+            if hasattr(obj, "prepare_load_state_dict"):   # networks and optimisers: checked
+                commits.append(obj.prepare_load_state_dict(state, prefix=part + ".",
+                                                           strict=strict))
+            else:                                          # anything else: loaded as it is
+                sub = {k[len(part) + 1:]: v for k, v in state.items()
+                       if isinstance(k, str) and k.startswith(part + ".")}
+                commits.append(lambda obj=obj, sub=sub: obj.load_state_dict(sub))
+        for commit in commits:
+            commit()
+        self.step = step
 
 
 class GAN(Checkpointed):

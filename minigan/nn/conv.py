@@ -17,19 +17,25 @@ col2im is the adjoint of im2col: it adds every column entry back onto the pixel 
 from __future__ import annotations
 
 import math
+import operator
 
 from .. import backend
 from ..backend import get_array_module
 from ..kernels import col2im, conv_output_size, im2col
-from ..kernels.im2col import _pair
 from .jvp import check_tangent
-from .module import Module
+from .module import Module, positive_int
 
 
 def _positive_pair(v, name, layer, minimum=1):
+    """(a, b) from an int or a pair of ints, each >= ``minimum``; a ValueError naming the
+    argument and the layer otherwise (a float, even a whole one, is refused: 3.5 is not
+    silently 3)."""
+    items = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     try:
-        pair = _pair(v, name)
-    except (TypeError, ValueError):
+        if len(items) != 2 or any(isinstance(i, bool) for i in items):
+            raise TypeError
+        pair = tuple(operator.index(i) for i in items)
+    except TypeError:
         raise ValueError(f"{layer}: {name} must be an int or a pair of ints, got {v!r}") from None
     if min(pair) < minimum:
         raise ValueError(f"{layer}: {name} must be >= {minimum}, got {v!r}")
@@ -43,9 +49,8 @@ class _ConvBase(Module):
                  weight_shape, fan_in, rng, dtype):
         super().__init__()
         name = type(self).__name__
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"{name}: channel counts must be positive, got "
-                             f"({in_channels}, {out_channels})")
+        in_channels = positive_int(in_channels, "in_channels", name)
+        out_channels = positive_int(out_channels, "out_channels", name)
         self.in_channels, self.out_channels, self.has_bias = in_channels, out_channels, bias
         self.kernel_size = _positive_pair(kernel_size, "kernel_size", name)
         self.stride = _positive_pair(stride, "stride", name)
@@ -100,6 +105,8 @@ class Conv2d(_ConvBase):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, bias: bool = True, rng=None, dtype="float32"):
+        in_channels = positive_int(in_channels, "in_channels", "Conv2d")
+        out_channels = positive_int(out_channels, "out_channels", "Conv2d")
         KH, KW = _positive_pair(kernel_size, "kernel_size", "Conv2d")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
                          weight_shape=(out_channels, in_channels, KH, KW),
@@ -135,6 +142,7 @@ class Conv2d(_ConvBase):
 
     def backward(self, dy, cache):
         x_shape, cols = cache
+        self._check_dy(dy, (x_shape[0], self.out_channels) + self.output_size(*x_shape[2:]))
         N, F, OH, OW = dy.shape
         weight = self.params["weight"]
         dY = dy.transpose(1, 0, 2, 3).reshape(F, N * OH * OW)            # (F, N·OH·OW), a copy
@@ -196,6 +204,8 @@ class ConvTranspose2d(_ConvBase):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, bias: bool = True, dilation=1, rng=None, dtype="float32"):
+        in_channels = positive_int(in_channels, "in_channels", "ConvTranspose2d")
+        out_channels = positive_int(out_channels, "out_channels", "ConvTranspose2d")
         KH, KW = _positive_pair(kernel_size, "kernel_size", "ConvTranspose2d")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
                          weight_shape=(in_channels, out_channels, KH, KW),
@@ -236,7 +246,8 @@ class ConvTranspose2d(_ConvBase):
 
     def backward(self, dy, cache):
         X, (H, W) = cache                                                 # X: (C_in, N·H·W)
-        C, N = self.in_channels, dy.shape[0]
+        C, N = self.in_channels, X.shape[1] // (H * W)
+        self._check_dy(dy, (N, self.out_channels) + self.output_size(H, W))
         weight = self.params["weight"]
         dcols = im2col(dy, *self.kernel_size, self.stride, self.padding, self.dilation,
                        out_size=(H, W))                                   # (C_out·KH·KW, N·H·W)

@@ -12,9 +12,11 @@ gradient: ``backward`` returns None.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..backend import get_array_module
-from .module import Module
+from .module import Module, positive_int
 
 
 def _scatter_add(target, idx, values):
@@ -43,10 +45,12 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, rng=None,
                  dtype="float32"):
         super().__init__()
-        for what, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"Embedding: {what} must be a positive int, got {v!r}")
+        num_embeddings = positive_int(num_embeddings, "num_embeddings", "Embedding")
+        embedding_dim = positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+                raise ValueError(f"Embedding: padding_idx must be an int or None, got "
+                                 f"{padding_idx!r}")
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx must be in [{-num_embeddings}, "
                                  f"{num_embeddings}), got {padding_idx}")

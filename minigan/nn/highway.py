@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .. import backend
 from .layers import Linear, sigmoid
-from .module import Module
+from .module import Module, positive_int
 
 
 class Highway(Module):
@@ -27,6 +27,7 @@ class Highway(Module):
 
     def __init__(self, features: int, gate_bias: float = -2.0, rng=None, dtype="float32"):
         super().__init__()
+        features = positive_int(features, "features", "Highway")
         rng = rng if rng is not None else backend.rng()
         self.features = features
         self.transform = Linear(features, features, rng=rng, dtype=dtype)
@@ -46,6 +47,7 @@ class Highway(Module):
 
     def backward(self, dy, cache):
         x, a_h, g, t, c_h, c_t = cache
+        self._check_dy(dy, x.shape)
         da_h = dy * t * (a_h > 0)
         da_t = dy * (g - x) * t * (1 - t)
         return (dy * (1 - t) + self.transform.backward(da_h, c_h)

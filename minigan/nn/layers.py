@@ -15,7 +15,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..kernels.activation import leaky_relu, leaky_relu_backward, tanh_backward
 from .jvp import check_tangent
-from .module import Module
+from .module import Module, positive_int
 
 
 class Linear(Module):
@@ -29,8 +29,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng=None, dtype="float32"):
         super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear: sizes must be positive, got ({in_features}, {out_features})")
+        in_features = positive_int(in_features, "in_features", "Linear")
+        out_features = positive_int(out_features, "out_features", "Linear")
         self.in_features, self.out_features, self.has_bias = in_features, out_features, bias
         rng = rng if rng is not None else backend.rng()
         bound = 1.0 / math.sqrt(in_features)
@@ -49,6 +49,7 @@ class Linear(Module):
 
     def backward(self, dy, cache):
         x = cache
+        self._check_dy(dy, x.shape[:-1] + (self.out_features,))
         W = self.params["weight"]
         dx = dy @ W
         # Flatten any leading dimensions into one batch dimension for the sums.
@@ -90,6 +91,7 @@ class ReLU(Module):
 
     def backward(self, dy, cache):
         x = cache
+        self._check_dy(dy, x.shape)
         return dy * (x > 0)
 
     def forward_jvp(self, x, x_dot):
@@ -117,6 +119,7 @@ class LeakyReLU(Module):
 
     def backward(self, dy, cache):
         x = cache
+        self._check_dy(dy, x.shape)
         # dx = dy·slope, slope = 1 where x > 0, α elsewhere: one fused pass (kernels.activation)
         return leaky_relu_backward(dy, x, self.negative_slope)
 
@@ -146,6 +149,7 @@ class Tanh(Module):
 
     def backward(self, dy, cache):
         y = cache
+        self._check_dy(dy, y.shape)
         return tanh_backward(dy, y)                       # dy·(1 − y²), one fused pass
 
     def forward_jvp(self, x, x_dot):
@@ -178,6 +182,7 @@ class Sigmoid(Module):
 
     def backward(self, dy, cache):
         y = cache
+        self._check_dy(dy, y.shape)
         return dy * y * (1 - y)
 
     def forward_jvp(self, x, x_dot):
@@ -226,6 +231,7 @@ class Softplus(Module):
 
     def backward(self, dy, cache):
         x = cache
+        self._check_dy(dy, x.shape)
         return dy * self._derivatives(x)[0]
 
     def forward_jvp(self, x, x_dot):
@@ -265,7 +271,10 @@ class Dropout(Module):
         return x * scale, scale
 
     def backward(self, dy, cache):
-        return dy if cache is None else dy * cache
+        if cache is None:       # eval mode or p = 0: the identity, nothing to check dy against
+            return dy           # (the layer before this one checks it)
+        self._check_dy(dy, cache.shape)
+        return dy * cache
 
     def __repr__(self):
         return f"Dropout(p={self.p})"
@@ -323,9 +332,11 @@ class Sequential(Module):
             out.update(child.state_dict(prefix + name + "."))
         return out
 
-    def load_state_dict(self, state, prefix=""):
+    def _state_entries(self, prefix=""):
+        out = []
         for name, child in self.children():
-            child.load_state_dict(state, prefix + name + ".")
+            out.extend(child._state_entries(prefix + name + "."))
+        return out
 
     def to(self, dtype=None, backend_name=None):
         for _, child in self.children():

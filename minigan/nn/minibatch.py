@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..backend import get_array_module
-from .module import Module
+from .module import Module, positive_int
 
 __all__ = ["MinibatchDiscrimination"]
 
@@ -72,11 +72,10 @@ class MinibatchDiscrimination(Module):
     def __init__(self, in_features: int, n_kernels: int = 16, kernel_dim: int = 4, rng=None,
                  dtype="float32", init_std: float = 0.05, average: bool = False):
         super().__init__()
-        for name, v in (("in_features", in_features), ("n_kernels", n_kernels),
-                        ("kernel_dim", kernel_dim)):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"MinibatchDiscrimination: {name} must be a positive int, "
-                                 f"got {v!r}")
+        in_features, n_kernels, kernel_dim = (
+            positive_int(v, name, "MinibatchDiscrimination") for name, v in (
+                ("in_features", in_features), ("n_kernels", n_kernels),
+                ("kernel_dim", kernel_dim)))
         if not init_std > 0:
             raise ValueError(f"MinibatchDiscrimination: init_std must be positive, got "
                              f"{init_std!r}")
@@ -110,6 +109,7 @@ class MinibatchDiscrimination(Module):
     def backward(self, dy, cache):
         x, M, c = cache                                              # c[i,i] = 0 already
         A, N = self.in_features, x.shape[0]
+        self._check_dy(dy, (N, A + self.n_kernels))
         T = self.params["T"]
         do = dy[:, A:] * self._scale(N)                              # (N, B)
         w = -c * (do[:, None, :] + do[None, :, :])                   # (N, N, B), 0 at j = i

@@ -14,12 +14,92 @@ Nothing of a call is kept on ``self``: a discriminator called on a real batch an
 then on a fake batch keeps two caches, and two backward passes add up in
 ``grads``. ``zero_grad()`` clears the gradients (in place, so that optimizers and
 containers that hold references to the arrays keep seeing the same arrays).
+
+Every backward pass first checks that ``dy`` has the shape of the layer's output (a shape
+comparison, nothing more: a wrong dy would otherwise broadcast into a wrong gradient), and
+constructors refuse sizes that are not positive ints, naming the argument.
+``load_state_dict`` is strict (as torch) and all or nothing: everything is checked before
+anything is written (:class:`StateDictError`).
 """
 from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
 
 import numpy as np
 
 from .. import backend
+from ..backend import get_array_module
+
+
+class StateDictError(KeyError, ValueError):
+    """A state dict does not fit a module or an optimiser: entries missing or unexpected, a
+    wrong shape, a dtype that is not real numbers, NaN or infinite values. Both a KeyError
+    and a ValueError (code that caught either still does); its message is plain text."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+def _names(names, most=6):
+    names = [repr(n) for n in names]
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most
+                                      else "")
+
+
+def check_state_keys(where, state, expected, prefix=""):
+    """Raise a :class:`StateDictError` naming the entries of ``state`` (those under
+    ``prefix``) that are not in ``expected`` and the ``expected`` names ``state`` lacks."""
+    known = set(expected)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if not (isinstance(k, str) and k in known)
+                  and (not prefix or (isinstance(k, str) and k.startswith(prefix)))]
+    if missing or unexpected:
+        parts = ([f"missing {_names(missing)}"] if missing else []) + \
+                ([f"unexpected {_names(sorted(map(str, unexpected)))}"] if unexpected else [])
+        raise StateDictError(f"{where}: the state does not fit: {'; '.join(parts)} "
+                             "(load_state_dict(..., strict=False) skips missing and "
+                             "unexpected entries)")
+
+
+def checked_state_array(where, key, value, shape, dtype):
+    """``value`` as a NumPy array of ``dtype``, after checking that it is an array of real
+    numbers of ``shape`` with no NaN or infinity (before and after the cast); raises a
+    :class:`StateDictError` naming ``key``, what was expected and what was found."""
+    try:
+        v = np.asarray(backend.to_numpy(value))
+    except Exception:   # a ragged list, an object that is not array-like
+        raise StateDictError(f"{where}: entry {key!r} is not an array of numbers "
+                             f"({type(value).__name__})") from None
+    if v.dtype.kind not in "iuf":
+        raise StateDictError(f"{where}: entry {key!r} has dtype {v.dtype}, expected real "
+                             f"numbers (float or int) to load into {np.dtype(dtype)}")
+    if tuple(v.shape) != tuple(shape):
+        raise StateDictError(f"{where}: entry {key!r} has shape {tuple(v.shape)}, expected "
+                             f"{tuple(shape)}")
+    if v.dtype.kind == "f" and not np.isfinite(v).all():
+        raise StateDictError(f"{where}: entry {key!r} holds NaN or infinite values")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = v.astype(dtype, copy=True)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        raise StateDictError(f"{where}: entry {key!r} holds values too large for "
+                             f"{out.dtype} (they would become infinite)")
+    return out
+
+
+def positive_int(value, what, where):
+    """``value`` as an int, or a ValueError naming ``what`` (the argument) and ``where``
+    (the layer) unless it is a positive integer (a Python or NumPy int; not a bool, not a
+    float, even a whole one)."""
+    if not isinstance(value, bool):
+        try:
+            v = operator.index(value)
+        except TypeError:
+            pass
+        else:
+            if v > 0:
+                return v
+    raise ValueError(f"{where}: {what} must be a positive int, got {value!r}")
 
 
 class Module:
@@ -106,28 +186,55 @@ class Module:
             out.update(child.state_dict(prefix + name + "."))
         return out
 
-    def load_state_dict(self, state: dict, prefix=""):
-        """Copy arrays from ``state`` into this module's parameters, in place."""
-        for k, p in self.params.items():
-            key = prefix + k
-            if key not in state:
-                raise KeyError(f"{type(self).__name__}: checkpoint has no entry {key!r}")
-            v = np.asarray(state[key])
-            if v.shape != p.shape:
-                raise ValueError(f"{type(self).__name__}: checkpoint entry {key!r} has shape "
-                                 f"{v.shape}, expected {p.shape}")
-            p[...] = backend.get_array_module(p).asarray(v, dtype=p.dtype)
-        for k, b in self._buffers().items():
-            key = prefix + k
-            if key not in state:
-                raise KeyError(f"{type(self).__name__}: checkpoint has no entry {key!r}")
-            v = np.asarray(backend.to_numpy(state[key]))
-            if v.shape != b.shape:
-                raise ValueError(f"{type(self).__name__}: checkpoint entry {key!r} has shape "
-                                 f"{v.shape}, expected {b.shape}")
-            b[...] = backend.get_array_module(b).asarray(v, dtype=b.dtype)
+    def _state_entries(self, prefix="") -> list:
+        """(dotted name, array) of every parameter and buffer below this module: the arrays
+        that :meth:`load_state_dict` writes into, under the names of :meth:`state_dict`."""
+        out = [(prefix + k, v) for k, v in self.params.items()]
+        out.extend((prefix + k, v) for k, v in self._buffers().items())
         for name, child in self.children():
-            child.load_state_dict(state, prefix + name + ".")
+            out.extend(child._state_entries(prefix + name + "."))
+        return out
+
+    def load_state_dict(self, state: dict, prefix="", strict: bool = True):
+        """Copy arrays from ``state`` into this module's parameters and buffers, in place.
+
+        Strict by default, as torch: an entry this module does not have (unexpected) or an
+        entry it needs that ``state`` lacks (missing) is a :class:`StateDictError` naming
+        them; ``strict=False`` skips both (what is missing keeps its value). Every entry
+        must have the shape of its parameter, hold real numbers (float or int: complex,
+        strings, objects and booleans are refused) and be finite (no NaN, no infinity, also
+        after the cast to the parameter's dtype); values are cast to the parameter's dtype.
+
+        All or nothing: everything is checked before anything is written, so a state that
+        fails leaves every parameter and buffer as it was. :class:`StateDictError` is a
+        KeyError (missing/unexpected entries) and a ValueError (shapes, dtypes, values) both.
+        With ``prefix``, only the entries whose names start with it are this module's."""
+        self.prepare_load_state_dict(state, prefix, strict)()
+
+    def prepare_load_state_dict(self, state: dict, prefix="", strict: bool = True):
+        """Check ``state`` as :meth:`load_state_dict` does, write nothing, and return a
+        function of no arguments that writes it: so that a model made of several networks
+        and optimisers can check all of them before it changes any (all or nothing)."""
+        where = type(self).__name__
+        if not isinstance(state, Mapping):
+            raise StateDictError(f"{where}: expected the state as a dict of arrays, got "
+                                 f"{type(state).__name__}")
+        entries = self._state_entries(prefix)
+        if strict:
+            check_state_keys(where, state, [k for k, _ in entries], prefix)
+        writes = []
+        for key, target in entries:
+            if key in state:
+                writes.append((target, checked_state_array(where, key, state[key],
+                                                           target.shape, target.dtype)))
+
+        def commit():
+            for target, value in writes:
+                if get_array_module(target) is np:
+                    target[...] = value
+                else:                                   # on a GPU: copied to the device
+                    target[...] = get_array_module(target).asarray(value)
+        return commit
 
     # --- input checks -----------------------------------------------------------------
     def _check_input(self, x, ndim=None, last=None, name="input"):
@@ -146,6 +253,17 @@ class Module:
         if dt is not None and x.dtype != dt:
             raise ValueError(f"{self!r}: {name} has dtype {x.dtype} but the parameters are "
                              f"{dt}; convert one of them (x.astype({dt}) or layer.to({x.dtype}))")
+
+    def _check_dy(self, dy, shape, name="dy"):
+        """Raise a ValueError naming this layer and the expected shape unless ``dy`` (the
+        gradient of the loss with respect to this layer's output) has the output's
+        ``shape``. Every backward pass calls it first: a shape comparison, O(1), where a
+        wrong dy would otherwise broadcast or be reshaped silently into a wrong gradient."""
+        got = getattr(dy, "shape", None)
+        if got is None or tuple(got) != tuple(shape):
+            what = f"shape {tuple(got)}" if got is not None else type(dy).__name__
+            raise ValueError(f"{self!r}: expected {name} of shape {tuple(shape)} (the shape of "
+                             f"this layer's output), got {what}")
 
     def _shape_hint(self) -> str:
         return ""

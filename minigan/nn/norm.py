@@ -22,7 +22,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..kernels.batchnorm import channel_mean_var, channel_sums
 from .jvp import check_tangent
-from .module import Module
+from .module import Module, positive_int
 
 
 class _BatchNorm(Module):
@@ -40,8 +40,7 @@ class _BatchNorm(Module):
                  affine: bool = True, dtype="float32"):
         super().__init__()
         name = type(self).__name__
-        if num_features <= 0:
-            raise ValueError(f"{name}: num_features must be positive, got {num_features}")
+        num_features = positive_int(num_features, "num_features", name)
         if not 0 <= momentum <= 1:
             raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum}")
         self.num_features, self.eps, self.momentum, self.affine = (num_features, eps, momentum,
@@ -95,6 +94,7 @@ class _BatchNorm(Module):
 
     def backward(self, dy, cache):
         x_hat, inv_std, training = cache
+        self._check_dy(dy, x_hat.shape)
         C = self.num_features
         shape = (1, C) + (1,) * (dy.ndim - 2)
         sum_dy, sum_dy_xhat = channel_sums(dy, x_hat)                 # Σ dy, Σ dy·x̂: (C,)
@@ -174,12 +174,18 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  dtype="float32"):
         super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(s) for s in normalized_shape)
-        if not self.normalized_shape or min(self.normalized_shape) <= 0:
-            raise ValueError(f"LayerNorm: normalized_shape must be positive sizes, got "
-                             f"{normalized_shape!r}")
+        try:
+            sizes = tuple(normalized_shape)
+        except TypeError:                       # one size
+            sizes = (normalized_shape,)
+        try:
+            if not sizes:
+                raise ValueError
+            self.normalized_shape = tuple(positive_int(s, "normalized_shape", "LayerNorm")
+                                          for s in sizes)
+        except ValueError:
+            raise ValueError(f"LayerNorm: normalized_shape must be a positive int or a tuple of "
+                             f"them, got {normalized_shape!r}") from None
         self.eps, self.elementwise_affine = eps, elementwise_affine
         xp = backend.xp
         if elementwise_affine:
@@ -209,6 +215,7 @@ class LayerNorm(Module):
 
     def backward(self, dy, cache):
         x_hat, inv_std = cache
+        self._check_dy(dy, x_hat.shape)
         k = len(self.normalized_shape)
         axes = tuple(range(dy.ndim - k, dy.ndim))                     # within a sample
         batch_axes = tuple(range(dy.ndim - k))                        # across samples

@@ -71,6 +71,7 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, dy, cache):
         x_shape, arg = cache
+        self._check_dy(dy, arg.shape)                                 # arg: (N, C, OH, OW)
         return max_pool2d_backward(dy, arg, x_shape, self.kernel_size, self.stride,
                                    self.padding)
 
@@ -89,6 +90,8 @@ class AvgPool2d(_Pool2d):
 
     def backward(self, dy, cache):
         N, C, H, W = cache
+        self._check_dy(dy, (N, C) + tuple(conv_output_size(n, k, s, p) for n, k, s, p in zip(
+            (H, W), self.kernel_size, self.stride, self.padding)))
         xp = get_array_module(dy)
         KH, KW = self.kernel_size
         if self.stride[0] < KH or self.stride[1] < KW or xp is not np:
@@ -115,7 +118,12 @@ class Upsample(Module):
         if mode != "nearest":
             raise ValueError(f"Upsample: only mode='nearest' is implemented, got {mode!r}")
         factors = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
-        if len(factors) != 2 or any(float(f) != int(f) or int(f) < 1 for f in factors):
+        try:
+            bad = len(factors) != 2 or any(isinstance(f, bool) or float(f) != int(f) or int(f) < 1
+                                           for f in factors)
+        except (TypeError, ValueError, OverflowError):      # not numbers, NaN, infinity
+            bad = True
+        if bad:
             raise ValueError(f"Upsample: scale_factor must be a positive integer or a pair of "
                              f"them, got {scale_factor!r}")
         self.scale_factor = (int(factors[0]), int(factors[1]))
@@ -132,6 +140,7 @@ class Upsample(Module):
     def backward(self, dy, cache):
         N, C, H, W = cache
         sh, sw = self.scale_factor
+        self._check_dy(dy, (N, C, H * sh, W * sw))
         return dy.reshape(N, C, H, sh, W, sw).sum(axis=(3, 5))
 
     def _shape_hint(self):

@@ -36,7 +36,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..kernels.lstm import lstm_gates_backward, lstm_gates_forward
 from .layers import sigmoid
-from .module import Module
+from .module import Module, positive_int
 
 
 def _uniform(rng, H, shape, dtype):
@@ -45,10 +45,18 @@ def _uniform(rng, H, shape, dtype):
 
 
 def _check_sizes(name, input_size, hidden_size, num_layers=1):
-    for what, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                    ("num_layers", num_layers)):
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
+    """The three sizes as ints, or a ValueError naming the one that is not a positive int."""
+    return tuple(positive_int(v, what, name) for what, v in (
+        ("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)))
+
+
+def _check_batch(layer, x, N):
+    """A batch of 0 sequences is refused (as a sequence of 0 steps is): there is nothing to
+    compute, and an empty batch is almost always a bug upstream (an empty split, a filter
+    that kept nothing), better reported here than as empty outputs later."""
+    if N == 0:
+        raise ValueError(f"{layer!r}: the input is a batch of 0 sequences, shape "
+                         f"{tuple(x.shape)}; expected at least one")
 
 
 class LSTMCell(Module):
@@ -75,7 +83,7 @@ class LSTMCell(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
                  dtype="float32"):
         super().__init__()
-        _check_sizes("LSTMCell", input_size, hidden_size)
+        input_size, hidden_size, _ = _check_sizes("LSTMCell", input_size, hidden_size)
         self.input_size, self.hidden_size, self.has_bias = input_size, hidden_size, bias
         rng = rng if rng is not None else backend.rng()
         H = hidden_size
@@ -89,6 +97,7 @@ class LSTMCell(Module):
 
     def forward(self, x, state=None):
         self._check_input(x, ndim=2, last=self.input_size)
+        _check_batch(self, x, x.shape[0])
         h, c = _state(self, state, (x.shape[0], self.hidden_size), x, ("h", "c"))
         p = self.params
         gates = x @ p["weight_ih"].T + h @ p["weight_hh"].T
@@ -166,7 +175,8 @@ class _RNNBase(Module):
                  rng=None, dtype="float32"):
         super().__init__()
         name = type(self).__name__
-        _check_sizes(name, input_size, hidden_size, num_layers)
+        input_size, hidden_size, num_layers = _check_sizes(name, input_size, hidden_size,
+                                                           num_layers)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.has_bias, self.batch_first = bias, batch_first
         rng = rng if rng is not None else backend.rng()
@@ -208,6 +218,7 @@ class _RNNBase(Module):
         T, N = xt.shape[:2]
         if T == 0:
             raise ValueError(f"{self!r}: the input has no time steps, shape {tuple(x.shape)}")
+        _check_batch(self, x, N)
         shape = (self.num_layers, N, self.hidden_size)
         names = self._state_names
         state = _state(self, state, shape, x, tuple(n + "0" for n in names))

@@ -6,6 +6,7 @@ samples there are (so they sit between a conv stack and a Linear layer, either w
 from __future__ import annotations
 
 import math
+import operator
 
 from .jvp import check_tangent
 from .module import Module
@@ -16,6 +17,7 @@ class _Reshaping(Module):
     the tangent pass, a reshape being linear) reshapes back."""
 
     def backward(self, dy, cache):
+        self._check_dy(dy, self._out_shape(cache))
         return dy.reshape(cache)
 
     def forward_jvp(self, x, x_dot):
@@ -36,17 +38,28 @@ class Flatten(_Reshaping):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        for what, v in (("start_dim", start_dim), ("end_dim", end_dim)):
+            try:
+                if isinstance(v, bool):
+                    raise TypeError
+                operator.index(v)
+            except TypeError:
+                raise ValueError(f"Flatten: {what} must be an int, got {v!r}") from None
+        self.start_dim, self.end_dim = operator.index(start_dim), operator.index(end_dim)
+
+    def _out_shape(self, shape):
+        ndim = len(shape)
+        start, end = self.start_dim % ndim, self.end_dim % ndim
+        if start == 0 or start > end:
+            raise ValueError(f"{self!r}: cannot flatten dimensions "
+                             f"{self.start_dim}..{self.end_dim} of an input of shape {tuple(shape)} (the batch dimension stays)")
+        return tuple(shape[:start]) + (math.prod(shape[start:end + 1]),) + tuple(shape[end + 1:])
 
     def forward(self, x):
         self._check_input(x)
-        start = self.start_dim % x.ndim
-        end = self.end_dim % x.ndim
-        if start == 0 or start > end:
-            raise ValueError(f"{self!r}: cannot flatten dimensions "
-                             f"{self.start_dim}..{self.end_dim} of an input of shape {tuple(x.shape)} (the batch dimension stays)")
-        shape = x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:]
-        return x.reshape(shape), x.shape
+        if x.ndim == 0:
+            raise ValueError(f"{self!r}: expected an input of shape (N, ...), got a 0-d array")
+        return x.reshape(self._out_shape(x.shape)), x.shape
 
     def __repr__(self):
         return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
@@ -63,20 +76,32 @@ class Reshape(_Reshaping):
         super().__init__()
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        if not shape or sum(1 for s in shape if s == -1) > 1 or \
-                any(s <= 0 and s != -1 for s in shape):
-            raise ValueError(f"Reshape: expected positive sizes (at most one -1), got {shape!r}")
-        self.shape = tuple(int(s) for s in shape)
+        try:
+            if any(isinstance(s, bool) for s in shape):
+                raise TypeError
+            sizes = tuple(operator.index(s) for s in shape)
+        except TypeError:
+            sizes = None
+        if not sizes or sum(1 for s in sizes if s == -1) > 1 or \
+                any(s <= 0 and s != -1 for s in sizes):
+            raise ValueError(f"Reshape: shape must be positive ints (at most one -1), got "
+                             f"{shape!r}")
+        self.shape = sizes
+
+    def _out_shape(self, shape):
+        per_sample = math.prod(shape[1:])
+        known = math.prod(s for s in self.shape if s != -1)
+        if (per_sample != known if -1 not in self.shape else per_sample % known):
+            raise ValueError(f"{self!r}: cannot reshape an input of shape {tuple(shape)} "
+                             f"({per_sample} values per sample) to (N, "
+                             f"{', '.join(map(str, self.shape))})")
+        return (shape[0],) + tuple(per_sample // known if s == -1 else s for s in self.shape)
 
     def forward(self, x):
         self._check_input(x)
-        per_sample = math.prod(x.shape[1:])
-        known = math.prod(s for s in self.shape if s != -1)
-        if (per_sample != known if -1 not in self.shape else per_sample % known):
-            raise ValueError(f"{self!r}: cannot reshape an input of shape {tuple(x.shape)} "
-                             f"({per_sample} values per sample) to (N, "
-                             f"{', '.join(map(str, self.shape))})")
-        return x.reshape((x.shape[0],) + self.shape), x.shape
+        if x.ndim == 0:
+            raise ValueError(f"{self!r}: expected an input of shape (N, ...), got a 0-d array")
+        return x.reshape(self._out_shape(x.shape)), x.shape
 
     def __repr__(self):
         return f"Reshape{self.shape}"
