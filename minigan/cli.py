@@ -531,6 +531,16 @@ def main(argv=None):
     except (ValueError, CheckpointError, TrainingDiverged, RunLocked) as exc:
         print(f"minigan: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: checkpoints are atomic, so the last one written is whole; say so, and how
+        # to go on, instead of a traceback (130: the shell's code for an interrupt)
+        where = getattr(args, "resume", None) or getattr(args, "out", None)
+        if args.command == "train" and where:
+            print(f"minigan: interrupted; the last checkpoint written in {where} is whole: "
+                  f"continue with `minigan train --resume {where}`", file=sys.stderr)
+        else:
+            print("minigan: interrupted", file=sys.stderr)
+        return 130
 
 
 def _train(args):

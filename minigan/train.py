@@ -64,8 +64,10 @@ class RunLocked(RuntimeError):
 # --- checkpoints ------------------------------------------------------------------------
 # The metadata of a checkpoint (the JSON in its "__meta__" entry): its keys and their types.
 # "model", "config" and "step" are always there; "run" (how the run was made: data, seed,
-# batch size, steps) is what the CLI adds through fit's checkpoint_meta.
-META_KEYS = {"model": str, "config": dict, "step": int, "run": dict}
+# batch size, steps) is what the CLI adds through fit's checkpoint_meta; "history" is what fit
+# logged up to that step and its cadence ({"log_every": L, "rows": {"step": [...], ...}}), so
+# that the log is as durable as the parameters (history.json is a copy of it).
+META_KEYS = {"model": str, "config": dict, "step": int, "run": dict, "history": dict}
 META_REQUIRED = ("model", "config", "step")
 
 
@@ -473,7 +475,7 @@ def fit(model, batch_fn, steps, out=None, *, checkpoint_every=None, log_every=No
     on_sample(model, step): called every ``sample_every`` steps (e.g. to save a snapshot).
     evaluate(model) -> dict: measured at the end and written to ``metrics.json``.
     resume: continue from ``out/checkpoint.npz`` (exactly: see the module docstring).
-    checkpoint_meta: JSON-able dict stored in every checkpoint (e.g. how the run was made).
+    checkpoint_meta: JSON-able dict stored in every checkpoint: {"run": how the run was made}.
     Returns the history: {"step": [...], "<loss name>": [...]} logged every ``log_every`` steps.
 
     With ``out``, the directory is held (:func:`run_lock`) for the whole run, and temporary
@@ -497,11 +499,27 @@ def _fit(model, batch_fn, steps, out, checkpoint_every, log_every, on_sample, sa
         if meta["model"] != model.name:
             raise CheckpointError(f"checkpoint in {out} is for model {meta['model']!r}, not {model.name!r}")
         model.load_state_dict(state)
-        history = _read_history(out, model.step)
+        saved = meta.get("history")
+        if saved is not None:          # the log up to the checkpoint, and its cadence
+            history = _history_rows(saved.get("rows", {}), model.step)
+            kept = saved.get("log_every")
+            log_every = log_every or (kept if isinstance(kept, int) and kept > 0 else None)
+        else:                          # a checkpoint of an earlier version: the file
+            history = _read_history(out, model.step)
     if steps < model.step:
         raise ValueError(f"fit: the model is already at step {model.step} > steps={steps}")
     checkpoint_every = checkpoint_every or max(1, steps // 10)
     log_every = log_every or max(1, steps // 200)
+    if resume:
+        # A row logged only because the earlier run ended there (off the cadence) is one an
+        # uninterrupted run would not have: drop it when training goes on past it. With the
+        # cadence kept from the first run, the history of a resumed run is then the history
+        # of the uninterrupted one.
+        if history["step"] and history["step"][-1] % log_every and history["step"][-1] < steps:
+            for v in history.values():
+                v.pop()
+        if out:
+            write_json(os.path.join(out, "history.json"), history)
     bar = Progress(steps, model.step, enabled=progress)
     ckpt = os.path.join(out, CHECKPOINT) if out else None
     with blas_threads(getattr(model, "blas_threads", None)):
@@ -536,7 +554,11 @@ def _fit(model, batch_fn, steps, out, checkpoint_every, log_every, on_sample, sa
                         f"{'is' if len(bad) == 1 else 'are'} not finite (NaN or infinite), "
                         f"though the losses still are; this checkpoint was not written and "
                         f"{_last_good(ckpt)}. Try a lower learning rate.")
-                save_checkpoint(ckpt, model, checkpoint_meta, state=state)
+                # the history goes into the checkpoint itself: a kill between the two writes
+                # loses nothing (history.json, a copy, is written again on resume)
+                logged = {"log_every": int(log_every), "rows": _strict_json(history)}
+                save_checkpoint(ckpt, model, {**(checkpoint_meta or {}), "history": logged},
+                                state=state)
                 write_json(os.path.join(out, "history.json"), history)
             bar.update(model.step, logs)
     if evaluate is not None:
@@ -614,6 +636,13 @@ def _read_history(out, upto_step):
         return {"step": []}
     with open(path) as f:
         h = json.load(f)
+    return _history_rows(h, upto_step)
+
+
+def _history_rows(h, upto_step):
+    """The rows of a stored history ``h`` up to ``upto_step``, lists only, nulls as NaN."""
+    if not isinstance(h.get("step", []), list):
+        return {"step": []}
     keep = [i for i, s in enumerate(h.get("step", [])) if s <= upto_step]
     # null (written for NaN: see write_json) is NaN again, the placeholder of _append_logs
     return {k: [math.nan if v[i] is None else v[i] for i in keep]

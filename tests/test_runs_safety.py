@@ -362,3 +362,30 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, 
     assert (out / "checkpoint.npz").read_bytes() == before
     assert read_checkpoint(str(out))[0]["step"] == 4
     assert not [p.name for p in out.iterdir() if p.name.startswith(".checkpoint-")]
+
+
+def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during training: no traceback, exit 130, the message says how to resume; the
+    checkpoint written before the interrupt loads."""
+    import minigan.train as train_mod
+    from minigan.cli import main
+    from minigan.train import read_checkpoint
+
+    out = tmp_path / "run"
+    real_save = train_mod.save_checkpoint
+    calls = []
+
+    def interrupted_after_the_first(*a, **kw):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_save(*a, **kw)
+
+    monkeypatch.setattr(train_mod, "save_checkpoint", interrupted_after_the_first)
+    rc = main(["train", "gan", "--data", "ring8", "--steps", "20", "--out", str(out), "--quiet",
+               "--sample-every", "0"])
+    err = capsys.readouterr().err
+    assert rc == 130 and "Traceback" not in err
+    assert f"minigan train --resume {out}" in err
+    assert read_checkpoint(str(out))[0]["step"] == 2
+    assert not (out / ".minigan.lock").exists()
