@@ -581,7 +581,7 @@ def _train(args):
 
 def _train_in(args, model, data, seed, batch_size, steps, out):
     from .tasks import make_task
-    from .train import fit, write_json
+    from .train import fit, strict_json, write_json
 
     # a conditional model's batches carry its condition: a cGAN's labels, RCGAN's frequencies
     conditional = hasattr(model, "n_classes") or bool(getattr(model, "conditional", False))
@@ -613,7 +613,7 @@ def _train_in(args, model, data, seed, batch_size, steps, out):
     write_json(os.path.join(out, "metrics.json"), metrics)
     task.save_samples(model, os.path.join(out, "samples.png"))
     plot_history(history, model, data).savefig(os.path.join(out, "losses.png"), dpi=100)
-    print(json.dumps(metrics, indent=1))
+    print(json.dumps(strict_json(metrics), indent=1, allow_nan=False))   # as metrics.json: null
     return 0
 
 

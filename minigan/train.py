@@ -556,7 +556,7 @@ def _fit(model, batch_fn, steps, out, checkpoint_every, log_every, on_sample, sa
                         f"{_last_good(ckpt)}. Try a lower learning rate.")
                 # the history goes into the checkpoint itself: a kill between the two writes
                 # loses nothing (history.json, a copy, is written again on resume)
-                logged = {"log_every": int(log_every), "rows": _strict_json(history)}
+                logged = {"log_every": int(log_every), "rows": strict_json(history)}
                 save_checkpoint(ckpt, model, {**(checkpoint_meta or {}), "history": logged},
                                 state=state)
                 write_json(os.path.join(out, "history.json"), history)
@@ -588,7 +588,7 @@ def write_json(path, obj):
     could not be measured. :func:`_read_history` reads them back as NaN. NumPy scalars and
     arrays are written as numbers and lists. The file gets the permissions of a plain
     ``open()`` (0666 less the umask)."""
-    text = json.dumps(_strict_json(obj), indent=1, allow_nan=False)
+    text = json.dumps(strict_json(obj), indent=1, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
     try:
         chmod_as_open(fd)
@@ -601,14 +601,14 @@ def write_json(path, obj):
         raise
 
 
-def _strict_json(v):
+def strict_json(v):
     """``v`` with NumPy values made Python ones and every non-finite float made None."""
     if isinstance(v, dict):
-        return {k: _strict_json(x) for k, x in v.items()}
+        return {k: strict_json(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_strict_json(x) for x in v]
+        return [strict_json(x) for x in v]
     if isinstance(v, np.ndarray):
-        return _strict_json(v.tolist())
+        return strict_json(v.tolist())
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float):

@@ -389,3 +389,24 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(tmp_path, monkeypatch, ca
     assert f"minigan train --resume {out}" in err
     assert read_checkpoint(str(out))[0]["step"] == 2
     assert not (out / ".minigan.lock").exists()
+
+
+def test_the_printed_metrics_are_strict_json(tmp_path, capsys):
+    """What `minigan train` prints is the metrics.json it wrote: strict JSON, a value that is
+    not finite (an untrained GAN's reverse KL is infinite: no sample near a mode) is null."""
+    import json
+
+    from minigan.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "gan", "--data", "ring8", "--steps", "1", "--out", str(out), "--quiet",
+                 "--sample-every", "0"]) == 0
+    printed = capsys.readouterr().out
+
+    def refuse(name):
+        raise AssertionError(f"not strict JSON: {name}")
+
+    metrics = json.loads(printed, parse_constant=refuse)
+    saved = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
+    assert metrics == saved and metrics["step"] == 1
+    assert metrics["reverse_kl"] is None or isinstance(metrics["reverse_kl"], float)
