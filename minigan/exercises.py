@@ -343,7 +343,11 @@ def check_bce_with_logits_grad(bce_with_logits_grad, seed=3):
               rng.integers(0, 2, (7, 1)).astype(float)),
              ("soft labels", rng.standard_normal(6) * 3, rng.uniform(0, 1, 6)),
              ("logits of \u00b11000", np.array([-1000.0, -50.0, 0.5, 50.0, 1000.0, -1000.0]),
-              np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0]))]
+              np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0])),
+             # two logits per example (say, two patches a PatchGAN judges): the mean runs over
+             # all N·M entries, so dividing by the batch size N alone is wrong by a factor M
+             ("(5, 3) logits", rng.standard_normal((5, 3)) * 2,
+              rng.integers(0, 2, (5, 3)).astype(float))]
     for case, z, t in cases:
         n = z.size
         loss_ref, dz_ref = bce_with_logits(z, t)
@@ -353,6 +357,8 @@ def check_bce_with_logits_grad(bce_with_logits_grad, seed=3):
         per = _softplus(z) - z * t
         _compare(bce_with_logits_grad, "the loss", loss, loss_ref, case, mistakes=[
             (per.sum(), "the loss is the mean over the batch, not the sum."),
+            (per.sum() / len(z), f"the mean runs over every entry of z (z.size = {n}), not over "
+             f"the first axis alone ({len(z)}): use .mean() or divide by z.size."),
             (-loss_ref, "cross-entropy is −t log σ(z) − (1 − t) log(1 − σ(z)): mind the minus."),
             ((_softplus(z) - z * (1 - t)).mean(), "the target multiplies log σ(z): "
              "t = 1 means 'real', whose loss is −log σ(z)."),
@@ -360,6 +366,8 @@ def check_bce_with_logits_grad(bce_with_logits_grad, seed=3):
         _compare(bce_with_logits_grad, "dz", dz, dz_ref, case, mistakes=[
             ((s - t), "the loss is a mean over the batch, so its gradient carries 1/N: "
              f"(σ(z) − t) / N with N = {n}."),
+            ((s - t) / len(z), f"the mean runs over every entry of z, N = z.size = {n}, not "
+             f"over the first axis alone ({len(z)}): divide by z.size."),
             ((t - s) / n, "wrong sign: ∂ℓ/∂z = (σ(z) − t)/N; it is positive when σ(z) is "
              "above the target."),
             ((-t / s + (1 - t) / (1 - s)) / n, "that is the gradient with respect to the "
@@ -683,6 +691,24 @@ def check_modes_covered(modes_covered, seed=9):
     idx = rng.choice(25, 2500)
     idx = idx[idx % 3 != 0]
     cases.append(("grid25, some modes missing", around(grid, idx, gstd), grid, gstd))
+    # Near the decision boundary: each mode's samples all lie at one distance r·std from it
+    # (std 0.1 here), r = 1.5, 2.2, 2.6, 2.9 (high quality) and 3.1, 3.5, 4.5, 6 (not); the far
+    # ones sit on the diagonals, where a per-coordinate box |dx|, |dy| < 3 std would still take
+    # them. Only a threshold of 3 std on the Euclidean distance counts 4: 2 std counts 1, 15 std
+    # 8, no threshold 8, a squared distance compared with 3 std (d < sqrt(0.3): 5.5 std) 7.
+    std = 0.1
+    radii = np.array([1.5, 2.2, 2.6, 2.9, 3.1, 3.5, 4.5, 6.0])
+    diagonals = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]]) / np.sqrt(2)
+    ring_samples = []
+    for k, r in enumerate(radii):
+        if r < 3:
+            ang = rng.uniform(0, 2 * np.pi, 5)
+            dirs = np.stack([np.cos(ang), np.sin(ang)], 1)
+        else:
+            dirs = diagonals
+        ring_samples.append(ring[k] + r * std * dirs)
+    cases.append(("samples at 1.5 to 6 std from their modes",
+                  np.concatenate(ring_samples), ring, std))
     for case, x, c, s in cases:
         expected = int(mode_metrics(x, c, s)["modes_covered"])
         out = _call(modes_covered, {"samples": x, "centers": c, "std": s}, case,
@@ -704,6 +730,13 @@ def check_modes_covered(modes_covered, seed=9):
             hint = "measure distances in units of std: a sample counts if ||x − μ|| < 3·std."
         elif got == len(np.unique(nearest[dmin < s])):
             hint = "high quality means within 3 std of the centre, not within 1 std."
+        elif got == len(np.unique(nearest[dmin ** 2 < 3 * s])):
+            hint = ("compare the distance itself with 3·std, not the squared distance: "
+                    "||x − μ||² < 3·std is ||x − μ|| < √(3·std), another threshold.")
+        elif got == len(np.unique(nearest[np.all(np.abs(x - c[nearest]) < 3 * s, axis=1)])):
+            hint = ("that is a square box, |Δx| < 3 std and |Δy| < 3 std; high quality is a "
+                    "disc, the Euclidean distance ||x − μ|| < 3 std (a diagonal sample at "
+                    "3.1 std is inside the box, outside the disc).")
         elif got == float((dmin < 3 * s).sum()) or got == float((dmin < 3 * s).mean()):
             hint = ("that is the number (or share) of high-quality samples; count the modes "
                     "they fall to.")
@@ -714,7 +747,8 @@ def check_modes_covered(modes_covered, seed=9):
         raise ExerciseError(f"{_name(modes_covered)}: got {got:g} modes covered on the case "
                             f"'{case}', expected {expected}." + (f"\nHint: {hint}" if hint else ""))
     _passed(modes_covered, f"agrees with minigan.metrics.mode_metrics on {len(cases)} cases "
-            "(all modes, collapse, off-mode samples, samples 2 std out, grid25).")
+            "(all modes, collapse, off-mode samples, samples 2 std out, grid25, samples on "
+            "both sides of 3 std).")
 
 
 # --------------------------------------------------------------------------------------

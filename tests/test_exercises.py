@@ -306,6 +306,29 @@ WRONG = {
     "modes: modes missed": (
         ex.check_modes_covered, lambda x, c, s: len(c) - modes_covered(x, c, s),
         r"modes missed"),
+    "modes: squared distance against 3 std": (
+        ex.check_modes_covered,
+        lambda x, c, s: (lambda d2: len(np.unique(d2.argmin(1)[d2.min(1) < 3 * s])))(
+            ((x[:, None] - c[None]) ** 2).sum(-1)),
+        r"not the squared distance"),
+    "modes: a box instead of a disc": (
+        ex.check_modes_covered,
+        lambda x, c, s: (lambda n: len(np.unique(n[np.all(np.abs(x - c[n]) < 3 * s, axis=1)])))(
+            np.linalg.norm(x[:, None] - c[None], axis=-1).argmin(1)),
+        r"square box"),
+    **{f"modes: threshold {k} std": (
+        ex.check_modes_covered,
+        (lambda k: lambda x, c, s: (lambda d: len(np.unique(d.argmin(1)[d.min(1) < k * s])))(
+            np.linalg.norm(x[:, None] - c[None], axis=-1)))(k),
+        r"got \d+ modes covered") for k in (2, 2.5, 3.3, 4, 6, 15)},
+    "bce: mean over the batch axis only (loss)": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(np.sum(softplus(z) - z * t) / len(z)), (sigmoid(z) - t) / z.size),
+        r"every entry of z.*z\.size"),
+    "bce: mean over the batch axis only (gradient)": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(np.mean(softplus(z) - z * t)), (sigmoid(z) - t) / len(z)),
+        r"every entry of z.*z\.size"),
 }
 
 
