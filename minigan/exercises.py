@@ -151,6 +151,10 @@ def _compare(fn, what, got, expected, case, mistakes=(), shape_hints=None, nonfi
         if cand.shape == got.shape and _close(got, cand) and h not in hints:
             hints.append(h)     # several known mistakes can give the same numbers
     hint = "\nHint: ".join(hints) or _generic_hint(got, expected)
+    if hint is None and err < 1e-3:
+        hint = ("this is not rounding: with float64 inputs a right answer agrees to about "
+                "1e-12, so a small term is wrong or missing (an eps in the wrong place? a "
+                "term that is small on these inputs?).")
     msg = f"{head} (relative error {err:.1e})."
     raise ExerciseError(msg + (f"\nHint: {hint}" if hint else ""))
 
@@ -166,7 +170,9 @@ def _generic_hint(got, expected):
     if _close(got, -expected):
         return "it is the right answer with the wrong sign."
     denom = float(np.sum(expected * expected))
-    if denom > 0:
+    # Only for an array: any wrong number is "the right one times something", which says
+    # nothing; for several numbers one common factor is a real clue.
+    if denom > 0 and expected.size > 1:
         c = float(np.sum(got * expected)) / denom
         if abs(c) > 1e-12 and _close(got, c * expected):
             return (f"it is the right answer times {c:.4g}: a factor is missing or extra "
@@ -1023,6 +1029,10 @@ def check_batchnorm_backward(batchnorm_backward, seed=12):
         xh_s, sig_s = parts(axes=(1, 2, 3), var_div=C * H * W_)
         no_eps_sig = np.sqrt(((x - x.mean(ax, keepdims=True)) ** 2).mean(ax, keepdims=True))
         no_eps_xh = (x - x.mean(ax, keepdims=True)) / no_eps_sig
+        out_sig = no_eps_sig + eps                     # the near miss: √var + eps
+        out_xh = (x - x.mean(ax, keepdims=True)) / out_sig
+        eps_outside = ("σ = √(var + eps): eps goes inside the square root, not after it "
+                       "(√var + eps is a near miss, off by about eps/(2σ²)·σ, but wrong).")
         wrong_axes = ("BatchNorm2d has one μ and σ per CHANNEL, over the batch and every "
                       "pixel: sums over axes (0, 2, 3), M = N·H·W values each.")
         out = _call(batchnorm_backward, {"dy": dy, "x": x, "gamma": gamma, "eps": eps},
@@ -1050,6 +1060,7 @@ def check_batchnorm_backward(batchnorm_backward, seed=12):
              "batch size N."),
             (compact(no_eps_xh, no_eps_sig, M), "σ = √(var + eps): eps belongs inside the "
              "square root, in the forward pass and so in the backward pass."),
+            (compact(out_xh, out_sig, M), eps_outside),
             (-compact(xh, sig, M), "it is the right answer with the wrong sign."),
         ], nonfinite="σ = √(var + eps) never vanishes: is eps missing, or do you divide by a "
                      "sum that can be 0?")
@@ -1058,6 +1069,7 @@ def check_batchnorm_backward(batchnorm_backward, seed=12):
             ((dy * x).sum(ax), "dγ = Σ dy·x̂, with the NORMALISED x̂ = (x − μ)/σ, not x."),
             ((dy * xh_u).sum(ax) if M > 1 else np.zeros(0), unbiased),
             ((dy * no_eps_xh).sum(ax), "x̂ = (x − μ)/√(var + eps): eps inside the root."),
+            ((dy * out_xh).sum(ax), eps_outside),
             ((dy * xh).mean(ax), "a sum, not a mean: γ[c] is used at all M = N·H·W "
              "positions of channel c, so dγ[c] = Σ dy·x̂ over them."),
         ], shape_hints={(C, H, W_): wrong_axes, (1, C, 1, 1): "dgamma must have γ's shape "

@@ -443,7 +443,8 @@ def batchnorm_backward(dy, x, gamma, eps, *, bad=None):
     M = x.size // np.prod([x.shape[a] for a in range(4) if a not in ax])
     mu = x.mean(ax, keepdims=True)
     var = x.var(ax, keepdims=True, ddof=1 if bad == "unbiased" else 0)
-    sig = np.sqrt(var + (0 if bad == "no eps" else eps))
+    sig = (np.sqrt(var) + eps if bad == "eps outside the root"
+           else np.sqrt(var + (0 if bad == "no eps" else eps)))
     xh = (x - mu) / sig
     g = 1.0 if bad == "no gamma" else gamma.reshape(1, -1, 1, 1)
     if bad == "M = N":
@@ -553,6 +554,9 @@ CH4_WRONG = {
         ex.check_batchnorm_backward, _bad(batchnorm_backward, "no gamma"), r"γ is missing"),
     "bn: eps forgotten": (
         ex.check_batchnorm_backward, _bad(batchnorm_backward, "no eps"), r"eps"),
+    "bn: eps outside the root (a near miss)": (
+        ex.check_batchnorm_backward, _bad(batchnorm_backward, "eps outside the root"),
+        r"eps goes inside the square root"),
     "bn: dgamma from x": (
         ex.check_batchnorm_backward, _bad(batchnorm_backward, "dgamma of x"),
         r"dgamma .*NORMALISED"),
@@ -591,3 +595,22 @@ def test_ch4_all_ones_dy_would_hide_the_constant_statistics_mistake():
     dx_right = batchnorm_backward(ones, x, gamma, 1e-5)[0]
     dx_no_gamma = batchnorm_backward(ones, x, gamma, 1e-5, bad="no gamma")[0]
     assert np.abs(dx_right).max() < 1e-12 and np.abs(dx_no_gamma).max() < 1e-12
+
+
+@pytest.mark.parametrize("factor", [1.598, 0.5, 2.0])
+def test_a_wrong_single_number_gets_no_missing_factor_hint(factor):
+    """Any wrong number is the right one times something: for a single number a "factor is
+    missing" hint would always fire and mean nothing."""
+    with pytest.raises(ExerciseError) as info:
+        ex.check_accuracy(lambda logits, labels: factor * accuracy(logits, labels))
+    assert "factor" not in str(info.value), str(info.value)
+
+
+def test_an_array_off_by_one_common_factor_gets_the_factor_hint():
+    with pytest.raises(ExerciseError, match=r"right answer times 3: a factor"):
+        ex.check_tanh_backward(lambda dy, x: 3 * tanh_backward(dy, x))
+
+
+def test_a_near_miss_without_a_known_mistake_is_not_mistaken_for_rounding():
+    with pytest.raises(ExerciseError, match=r"this is not rounding"):
+        ex.check_tanh_backward(lambda dy, x: tanh_backward(dy, x) * (1 + 1e-5 * np.cos(x)))
