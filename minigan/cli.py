@@ -30,6 +30,7 @@ import tempfile
 import time
 
 from . import __version__
+from .fileio import file_mode
 from .train import CheckpointError, RunLocked, TrainingDiverged
 
 # Per model and dataset: the settings that train well, the batch size and the default steps.
@@ -127,6 +128,16 @@ TRAIN_MEMORY_FACTOR = 1000
 SHAPE_KEYS = ("data_shape", "vocab_size", "seq_len", "n_features")
 # What `minigan sample --out` writes: a picture, or the raw samples as one array.
 SAMPLE_FORMATS = (".png", ".npy")
+
+
+def default_data(model):
+    """The dataset a model trains on when --data is not given."""
+    return DEFAULT_DATA.get(model, "digits")
+
+
+def default_out(model, data=None):
+    """The run directory when --out is not given: runs/MODEL-DATA."""
+    return os.path.join("runs", f"{model}-{data or default_data(model)}")
 
 
 def preset(model: str, data: str) -> dict:
@@ -534,8 +545,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         # Ctrl-C: checkpoints are atomic, so the last one written is whole; say so, and how
         # to go on, instead of a traceback (130: the shell's code for an interrupt)
-        where = getattr(args, "resume", None) or getattr(args, "out", None)
-        if args.command == "train" and where:
+        where = None
+        if args.command == "train":
+            where = args.resume or args.out or (
+                default_out(args.model, args.data) if args.model else None)
+        if where:
             print(f"minigan: interrupted; the last checkpoint written in {where} is whole: "
                   f"continue with `minigan train --resume {where}`", file=sys.stderr)
         else:
@@ -555,13 +569,13 @@ def _train(args):
         if not args.model:
             raise ValueError("train: name a model (e.g. `minigan train gan --data ring8`) or give --resume DIR")
         cls = get_model_class(args.model)
-        data = args.data or DEFAULT_DATA.get(args.model, "digits")
+        data = args.data or default_data(args.model)
         settings = preset(args.model, data)
         seed = 0 if args.seed is None else args.seed
         default_batch = settings["batch_size"]
         batch_size = args.batch_size or default_batch     # None or positive: checked
         steps = args.steps or settings["steps"]
-        out = args.out or os.path.join("runs", f"{args.model}-{data}")
+        out = args.out or default_out(args.model, data)
         if os.path.exists(out) and not os.path.isdir(out):
             raise ValueError(f"--out {out} is a file, not a directory")
     check_train_memory(data, batch_size, default_batch)
@@ -741,12 +755,6 @@ def make_parent(path):
                          f"({exc.strerror or exc})") from exc
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextlib.contextmanager
 def atomic_output(path):
     """Yield a temporary file beside ``path`` (with its extension, from which the writers
@@ -762,7 +770,7 @@ def atomic_output(path):
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())      # as a plain open() would (mkstemp: 0600)
+        os.chmod(tmp, file_mode())            # as a plain open() would (mkstemp: 0600)
         os.replace(tmp, path)
     except OSError as exc:
         raise ValueError(f"--out {path}: writing it failed ({exc.strerror or exc})") from exc

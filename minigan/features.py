@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
 from . import backend
 from .backend import to_numpy
+from .fileio import atomic_file
 from .nn import Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, Sequential, softmax, softmax_cross_entropy
 from .optim import Adam
 
@@ -134,16 +134,8 @@ class Classifier:
         """Write weights and configuration to one ``.npz`` (atomically: temp file + rename)."""
         meta = {"image_shape": list(self.image_shape), "classes": list(self.classes),
                 "width": self.width, "feature_dim": self.feature_dim, "info": self.info}
-        path = os.fspath(path)
-        fd, tmp = tempfile.mkstemp(prefix=".classifier-", suffix=".npz",
-                                   dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __meta__=np.asarray(json.dumps(meta)), **self.state_dict())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_file(os.fspath(path), prefix=".classifier-", suffix=".npz") as f:
+            np.savez(f, __meta__=np.asarray(json.dumps(meta)), **self.state_dict())
 
     def __repr__(self):
         acc = self.info.get("test_accuracy")

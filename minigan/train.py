@@ -28,7 +28,6 @@ import math
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -36,6 +35,7 @@ import zipfile
 import numpy as np
 
 from .backend import blas_threads, get_array_module
+from .fileio import atomic_file
 
 CHECKPOINT = "checkpoint.npz"
 LOCK = ".minigan.lock"
@@ -76,10 +76,9 @@ def save_checkpoint(path, model, extra: dict | None = None, state: dict | None =
     ``state``: ``model.state_dict()`` when the caller already has it (fit checks it first).
 
     ``extra``: further metadata, under the keys of :data:`META_KEYS` other than the model's
-    own (today: "run"); any other key is a ValueError here, since :func:`read_checkpoint`
-    refuses metadata it does not know. The file is written to a temporary file, flushed to
-    disk and renamed over ``path``, and it gets the permissions that a plain ``open()``
-    would give it (0666 less the umask), not the 0600 of a temporary file."""
+    own ("run", "history"); any other key is a ValueError here, since :func:`read_checkpoint`
+    refuses metadata it does not know. The file is written whole or not at all, with the
+    permissions of a plain ``open()`` (:func:`minigan.fileio.atomic_file`)."""
     extra = dict(extra or {})
     bad = sorted(set(extra) - (set(META_KEYS) - set(META_REQUIRED)))
     if bad:
@@ -90,49 +89,16 @@ def save_checkpoint(path, model, extra: dict | None = None, state: dict | None =
     state = dict(model.state_dict() if state is None else state)
     meta = {"model": model.name, "config": model.config, "step": int(model.step), **extra}
     state["__meta__"] = np.asarray(json.dumps(meta))
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".npz", dir=directory)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
-        chmod_as_open(fd)
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path, prefix=".checkpoint-", suffix=".npz", sync=True) as f:
             np.savez(f, **state)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)          # atomic on POSIX and Windows
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(exc, OSError):   # a full disk, a quota, a directory made read-only
-            kept = (f"the previous checkpoint {path} is kept, unchanged"
-                    if os.path.exists(path) else "no earlier checkpoint was there")
-            raise CheckpointError(
-                f"could not write the checkpoint {path}: {exc.strerror or exc} "
-                f"(a full disk?); nothing half-written was left, and {kept}") from exc
-        raise
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux says it (/proc), else by
-    setting and restoring it."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def chmod_as_open(fd):
-    """Give a file made by tempfile.mkstemp (mode 0600, private) the mode that a plain
-    ``open(path, "w")`` would have given it, 0666 less the umask: the files of a run are
-    the user's ordinary files, readable by whoever the umask lets read them."""
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o666 & ~_umask())
+    except OSError as exc:             # a full disk, a quota, a directory made read-only
+        kept = (f"the previous checkpoint {path} is kept, unchanged"
+                if os.path.exists(path) else "no earlier checkpoint was there")
+        raise CheckpointError(
+            f"could not write the checkpoint {path}: {exc.strerror or exc} "
+            f"(a full disk?); nothing half-written was left, and {kept}") from exc
 
 
 def read_checkpoint(path):
@@ -244,6 +210,15 @@ def _read_meta(path, raw):
                              f"({meta[key]!r:.60}), expected a {kind.__name__}")
     if meta["step"] < 0:
         raise _bad(path, f"its metadata's step is {meta['step']}, expected >= 0")
+    if "history" in meta:
+        h = meta["history"]
+        rows, every = h.get("rows"), h.get("log_every")
+        if not (isinstance(every, int) and not isinstance(every, bool) and every > 0
+                and isinstance(rows, dict) and isinstance(rows.get("step"), list)
+                and all(isinstance(v, list) and len(v) == len(rows["step"])
+                        for v in rows.values())):
+            raise _bad(path, "its metadata's history is not {'log_every': a positive int, "
+                             "'rows': {'step': [...], name: [...] of as many values}}")
     return meta
 
 
@@ -499,11 +474,10 @@ def _fit(model, batch_fn, steps, out, checkpoint_every, log_every, on_sample, sa
         if meta["model"] != model.name:
             raise CheckpointError(f"checkpoint in {out} is for model {meta['model']!r}, not {model.name!r}")
         model.load_state_dict(state)
-        saved = meta.get("history")
+        saved = meta.get("history")    # checked by read_checkpoint
         if saved is not None:          # the log up to the checkpoint, and its cadence
-            history = _history_rows(saved.get("rows", {}), model.step)
-            kept = saved.get("log_every")
-            log_every = log_every or (kept if isinstance(kept, int) and kept > 0 else None)
+            history = _history_rows(saved["rows"], model.step)
+            log_every = log_every or saved["log_every"]
         else:                          # a checkpoint of an earlier version: the file
             history = _read_history(out, model.step)
     if steps < model.step:
@@ -587,18 +561,10 @@ def write_json(path, obj):
     that does not compute it) or a value that was not finite; in metrics.json a metric that
     could not be measured. :func:`_read_history` reads them back as NaN. NumPy scalars and
     arrays are written as numbers and lists. The file gets the permissions of a plain
-    ``open()`` (0666 less the umask)."""
+    ``open()`` (:func:`minigan.fileio.atomic_file`)."""
     text = json.dumps(strict_json(obj), indent=1, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        chmod_as_open(fd)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_file(path, prefix=".tmp-", suffix=".json", mode="w") as f:
+        f.write(text)
 
 
 def strict_json(v):

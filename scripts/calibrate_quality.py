@@ -41,7 +41,6 @@ def main(argv=None):
     unknown = set(names) - set(quality_runs.RUNS)
     if unknown:
         ap.error(f"unknown runs {sorted(unknown)}; expected some of {sorted(quality_runs.RUNS)}")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     jobs = [(n, s) for n in names for s in range(args.seeds)]
     results = {}
     with ProcessPoolExecutor(args.workers) as pool:

@@ -35,13 +35,6 @@ SEEDS = (0, 1, 2)
 ABOVE, BELOW = ">", "<"
 
 
-def _params(*modules_or_lists):
-    out = []
-    for m in modules_or_lists:
-        out += m if isinstance(m, list) else m.named_parameters()
-    return out
-
-
 def _unmoved(start, triples):
     return [n for n, p, _ in triples if np.allclose(p, start[n])]
 

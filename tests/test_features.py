@@ -109,6 +109,8 @@ def test_save_and_load_round_trip(net, digits_test, tmp_path):
     assert back.info == net.info
     np.testing.assert_array_equal(back.features(digits_test.images), net.features(digits_test.images))
     assert [p.name for p in tmp_path.iterdir()] == ["digits.npz"]      # no temp file left
+    from minigan.fileio import file_mode
+    assert path.stat().st_mode & 0o777 == file_mode()                  # not mkstemp's 0600
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(ValueError, match="not a minigan Classifier"):
         load_classifier(tmp_path / "other.npz")

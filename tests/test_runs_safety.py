@@ -364,14 +364,17 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, 
     assert not [p.name for p in out.iterdir() if p.name.startswith(".checkpoint-")]
 
 
-def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(tmp_path, monkeypatch, capsys):
-    """Ctrl-C during training: no traceback, exit 130, the message says how to resume; the
-    checkpoint written before the interrupt loads."""
+@pytest.mark.parametrize("given_out", [True, False])
+def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(tmp_path, monkeypatch, capsys, given_out):
+    """Ctrl-C during training: no traceback, exit 130, the message says how to resume (also
+    for the default --out, runs/MODEL-DATA); the checkpoint written before the interrupt
+    loads."""
     import minigan.train as train_mod
     from minigan.cli import main
     from minigan.train import read_checkpoint
 
-    out = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run" if given_out else os.path.join("runs", "gan-ring8")
     real_save = train_mod.save_checkpoint
     calls = []
 
@@ -382,13 +385,13 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(tmp_path, monkeypatch, ca
         return real_save(*a, **kw)
 
     monkeypatch.setattr(train_mod, "save_checkpoint", interrupted_after_the_first)
-    rc = main(["train", "gan", "--data", "ring8", "--steps", "20", "--out", str(out), "--quiet",
-               "--sample-every", "0"])
+    rc = main(["train", "gan", "--data", "ring8", "--steps", "20", "--quiet", "--sample-every",
+               "0"] + (["--out", str(out)] if given_out else []))
     err = capsys.readouterr().err
     assert rc == 130 and "Traceback" not in err
     assert f"minigan train --resume {out}" in err
     assert read_checkpoint(str(out))[0]["step"] == 2
-    assert not (out / ".minigan.lock").exists()
+    assert not os.path.exists(os.path.join(out, ".minigan.lock"))
 
 
 def test_the_printed_metrics_are_strict_json(tmp_path, capsys):

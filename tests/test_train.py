@@ -168,3 +168,16 @@ def test_the_history_rides_in_the_checkpoint_and_a_resume_logs_as_the_uninterrup
             == json.loads((tmp_path / "whole" / "history.json").read_text()))
     meta, _ = read_checkpoint(part)
     assert meta["history"]["log_every"] == 7 and meta["history"]["rows"]["step"] == [7, 14, 21, 28, 30]
+
+
+@pytest.mark.parametrize("history", [
+    {"log_every": 0, "rows": {"step": [5]}},
+    {"log_every": 5, "rows": [5, 10]},
+    {"log_every": 5, "rows": {"step": [5, 10], "loss_d": [0.1]}},
+    {"rows": {"step": [5]}},
+])
+def test_a_malformed_history_in_a_checkpoint_is_a_checkpoint_error(tmp_path, history):
+    model = make()
+    save_checkpoint(tmp_path / "checkpoint.npz", model, {"history": history})
+    with pytest.raises(CheckpointError, match="history"):
+        read_checkpoint(tmp_path)

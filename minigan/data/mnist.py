@@ -308,7 +308,7 @@ def fetch_file(filename: str, md5: str, directory, mirrors, retries: int = 2,
     Returns the path of the verified file. Raises :class:`DownloadError` listing every
     attempt and why it failed.
     """
-    from ..train import chmod_as_open
+    from ..fileio import chmod_as_open
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,7 @@ class Checkpointed:
         :meth:`minigan.optim.Optimizer.load_state_dict`) BEFORE any part is written, so a
         state that fails anywhere leaves the whole model as it was. Errors are
         :class:`~minigan.nn.module.StateDictError` (a KeyError and a ValueError)."""
-        from ..nn.module import StateDictError
+        from ..nn.module import StateDictError, few_names
         where = type(self).__name__
         if not isinstance(state, Mapping):
             raise StateDictError(f"{where}: expected the state as a dict of arrays, got "
@@ -119,10 +119,9 @@ class Checkpointed:
             unexpected = [k for k in state if k != "step"
                           and not (isinstance(k, str) and k.startswith(prefixes))]
             if unexpected:
-                names = sorted(map(str, unexpected))
                 raise StateDictError(
                     f"{where}: the state does not fit: unexpected "
-                    f"{', '.join(map(repr, names[:6]))}{' ...' if len(names) > 6 else ''} "
+                    f"{few_names(sorted(map(str, unexpected)))} "
                     f"(this model's state holds 'step' and entries of its parts "
                     f"{', '.join(p[:-1] for p in prefixes)}; strict=False skips the others)")
         step = self.step

@@ -48,9 +48,7 @@ class _ConvBase(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
                  weight_shape, fan_in, rng, dtype):
         super().__init__()
-        name = type(self).__name__
-        in_channels = positive_int(in_channels, "in_channels", name)
-        out_channels = positive_int(out_channels, "out_channels", name)
+        name = type(self).__name__     # (the channel counts: checked by the subclass)
         self.in_channels, self.out_channels, self.has_bias = in_channels, out_channels, bias
         self.kernel_size = _positive_pair(kernel_size, "kernel_size", name)
         self.stride = _positive_pair(stride, "stride", name)

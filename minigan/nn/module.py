@@ -41,7 +41,8 @@ class StateDictError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
-def _names(names, most=6):
+def few_names(names, most=6):
+    """Up to ``most`` of ``names``, quoted, and how many more: for error messages."""
     names = [repr(n) for n in names]
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most
                                       else "")
@@ -55,8 +56,8 @@ def check_state_keys(where, state, expected, prefix=""):
     unexpected = [k for k in state if not (isinstance(k, str) and k in known)
                   and (not prefix or (isinstance(k, str) and k.startswith(prefix)))]
     if missing or unexpected:
-        parts = ([f"missing {_names(missing)}"] if missing else []) + \
-                ([f"unexpected {_names(sorted(map(str, unexpected)))}"] if unexpected else [])
+        parts = ([f"missing {few_names(missing)}"] if missing else []) + \
+                ([f"unexpected {few_names(sorted(map(str, unexpected)))}"] if unexpected else [])
         raise StateDictError(f"{where}: the state does not fit: {'; '.join(parts)} "
                              "(load_state_dict(..., strict=False) skips missing and "
                              "unexpected entries)")
