@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from minigan.cli import batches_per_step, preset
+from minigan.cli import preset
 from minigan.gans import get_model_class
 from minigan.tasks import make_task
 from minigan.train import fit
@@ -36,7 +36,7 @@ def run(model_name, data, seed, steps):
     task = make_task(data, batch_size=settings["batch_size"], seed=seed,
                      conditional=hasattr(model, "n_classes"))
     t0 = time.perf_counter()
-    history = fit(model, batches_per_step(task.batch, model.d_steps), steps, None,
+    history = fit(model, task.batch, steps, None,
                   evaluate=task.evaluate, progress=False)
     m = history["metrics"]
     m["seconds"] = time.perf_counter() - t0

@@ -40,6 +40,12 @@ ROWS = {
     "gan-sn": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED, spectral_norm=True),
                    label="GAN + spectral norm"),
     "pacgan": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED, pack=2), label="PacGAN2"),
+    "gan-ha": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED, historical_averaging=1e-3),
+                   label="GAN + historical averaging (λ = 0.001)"),
+    "gan-history": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED, sample_history=512),
+                        label="GAN + sample history (a pool of 512)"),
+    "gan-ema": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED, ema=0.99),
+                    label="GAN + EMA of G's weights (decay 0.99)"),
     "best": dict(model="gan", batch=512, steps=12000, kw=dict(_TUNED, lr_half_life=4000),
                  label="minigan's best: chapter 3's GAN, 12000 steps, learning-rate half-life 4000"),
 }
@@ -66,7 +72,6 @@ def settings(row, data):
 def run(job):
     """One training run; returns its scores. A job is (row, data, seed, step_scale)."""
     row, data, seed, scale = job
-    from minigan.cli import batches_per_step
     from minigan.gans import get_model_class
     from minigan.tasks import make_task
     from minigan.train import fit
@@ -77,7 +82,7 @@ def run(job):
     model = get_model_class(model_name)(**kw, seed=seed)
     task = make_task(data, batch_size=batch, seed=seed)
     t0 = time.perf_counter()
-    history = fit(model, batches_per_step(task.batch, model.d_steps), steps, None,
+    history = fit(model, task.batch, steps, None,
                   evaluate=task.evaluate, progress=False)
     m = {k: history["metrics"][k] for k in ("modes_covered", "n_modes", "high_quality", "reverse_kl")}
     return dict(row=row, data=data, seed=seed, steps=steps, seconds=time.perf_counter() - t0, **m)

@@ -107,10 +107,6 @@ DATASETS = ["ring8", "grid25", "digits", "oracle", "grammar", "sines"]
 # The dataset of ``minigan train MODEL`` without --data.
 DEFAULT_DATA = {"gan": "ring8", "dcgan": "digits", "cgan": "digits", "cdcgan": "digits",
                 "wgan": "ring8", "wgan-gp": "ring8", "seqgan": "oracle", "rcgan": "sines"}
-# Models whose train_step takes ONE batch per step whatever their d_steps: SeqGAN reuses the
-# step's batch for its D updates (as benchmarks/quality_seq.py feeds it), and RCGAN's
-# conditional batches are (sequences, frequencies) pairs, which a list of batches would mimic.
-ONE_BATCH_PER_STEP = ("seqgan", "rcgan")
 # Every learning rate a model's constructor may take: G's and D's, and SeqGAN's MLE and
 # policy-gradient rates for G. --lr sets each one the model takes.
 LR_KEYS = ("lr_g", "lr_d", "lr_mle", "lr_adv")
@@ -461,15 +457,6 @@ def describe_phases(model, steps):
     return line
 
 
-def batches_per_step(batch, k):
-    """What train_step takes at each step: one batch, or k of them (one per discriminator /
-    critic step, as Algorithm 1 samples a fresh minibatch for each). Batch i of step t is
-    batch t·k + i of the stream: still a pure function of the step, so resume stays exact."""
-    if k == 1:
-        return batch
-    return lambda step: [batch(step * k + i) for i in range(k)]
-
-
 def _parser():
     p = argparse.ArgumentParser(
         prog="minigan", description="minigan: train and sample GANs built on a hand-derived NumPy core.",
@@ -597,9 +584,9 @@ def _train_in(args, model, data, seed, batch_size, steps, out):
     from .tasks import make_task
     from .train import fit, strict_json, write_json
 
-    # a conditional model's batches carry its condition: a cGAN's labels, RCGAN's frequencies
-    conditional = hasattr(model, "n_classes") or bool(getattr(model, "conditional", False))
-    task = make_task(data, batch_size=batch_size, seed=seed, conditional=conditional)
+    # the batch contract: a conditional model's batches carry its condition (a cGAN's labels,
+    # RCGAN's frequencies); fit() gives each step model.batches_per_step of them
+    task = make_task(data, batch_size=batch_size, seed=seed, conditional=model.conditional)
     run_info = {"data": data, "seed": seed, "batch_size": batch_size, "steps": steps}
     write_json(os.path.join(out, "run.json"), {"model": model.name, **run_info, "config": model.config})
 
@@ -616,8 +603,7 @@ def _train_in(args, model, data, seed, batch_size, steps, out):
         os.makedirs(snapshots, exist_ok=True)
         task.save_samples(m, os.path.join(snapshots, f"step-{step:06d}.png"))
 
-    k = 1 if model.name in ONE_BATCH_PER_STEP else model.d_steps
-    history = fit(model, batches_per_step(task.batch, k), steps, out,
+    history = fit(model, task.batch, steps, out,
                   resume=bool(args.resume), evaluate=task.evaluate,
                   progress=not args.quiet, checkpoint_meta={"run": run_info},
                   on_sample=snapshot, sample_every=every)

@@ -274,6 +274,7 @@ class MLE:
 
     name = "lm"
     blas_threads = 1
+    batches_per_step = 1     # the batch contract (minigan.gans.base): one batch of tokens a step
 
     def __init__(self, vocab_size, embed_dim=32, hidden=32, seq_len=20, start_token=0,
                  lr=1e-2, clip=5.0, seed=0, dtype="float32"):

@@ -444,7 +444,11 @@ def fit(model, batch_fn, steps, out=None, *, checkpoint_every=None, log_every=No
         checkpoint_meta=None):
     """Train ``model`` until ``model.step == steps``.
 
-    batch_fn(step) -> what ``model.train_step`` takes for that step.
+    batch_fn(i) -> the i-th real batch of the data stream. A step takes
+    k = ``model.batches_per_step`` of them (the model's batch contract: Algorithm 1's k
+    discriminator steps sample one each), batches step·k .. step·k + k − 1, given to
+    ``train_step`` as a list (one batch, not a list, when k = 1): a pure function of the
+    step, so a resumed run sees the batches an uninterrupted one would.
     out: run directory for ``checkpoint.npz``, ``history.json`` and ``metrics.json`` (None: no files).
     checkpoint_every: steps between checkpoints (default: steps // 10, and always at the end).
     on_sample(model, step): called every ``sample_every`` steps (e.g. to save a snapshot).
@@ -498,8 +502,8 @@ def _fit(model, batch_fn, steps, out, checkpoint_every, log_every, on_sample, sa
     ckpt = os.path.join(out, CHECKPOINT) if out else None
     with blas_threads(getattr(model, "blas_threads", None)):
         while model.step < steps:
-            step = model.step
-            batch = batch_fn(step)
+            step, k = model.step, model.batches_per_step
+            batch = batch_fn(step) if k == 1 else [batch_fn(step * k + i) for i in range(k)]
             logs = model.train_step(batch)
             bad = [k for k, v in logs.items() if not math.isfinite(v)]
             if bad:

@@ -68,13 +68,6 @@ def test_wgan_gp_takes_a_batch_per_critic_step_and_resumes_exactly(tmp_path):
         assert np.array_equal(sa[k], sb[k]), k
 
 
-def test_batches_per_step():
-    from minigan.cli import batches_per_step
-    f = batches_per_step(lambda s: s, 3)
-    assert f(0) == [0, 1, 2] and f(2) == [6, 7, 8]
-    assert batches_per_step(abs, 1) is abs
-
-
 def test_digits_and_sample(tmp_path):
     out = tmp_path / "digits"
     assert main(["train", "gan", "--data", "digits", "--steps", "20", "--out", str(out), "--quiet"]) == 0

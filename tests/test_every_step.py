@@ -1,5 +1,6 @@
-"""For every model the CLI knows (and the toolbox's combinations): in EVERY training step,
-every parameter of both networks receives a finite gradient and changes.
+"""For every model the CLI knows, and every toolbox switch on every model it applies to: in
+EVERY training step, every parameter of both networks receives a finite gradient and changes,
+and the state a switch keeps (an EMA, historical averages, a sample pool) changes too.
 
 The gradients are recorded as each optimiser step is about to use them, so a parameter that
 moves only through momentum, or one whose gradient is NaN but whose update is masked, fails.
@@ -18,7 +19,7 @@ import pytest
 from minigan.data import load_digits, ring8
 from minigan.data.sequences import VOCAB, sample_sentences
 from minigan.data.sines import SineDataset
-from minigan.gans import MODELS, get_model_class
+from minigan.gans import MODELS, SWITCHES, get_model_class
 
 _digits = load_digits(split="train")
 _sines = SineDataset(64, seed=0)
@@ -77,9 +78,23 @@ CASES = {
               lambda s: _sine_batch(s, with_freq=True)),
 }
 
+# Each switch turned on, as a value a small model trains with (pack 2 divides every batch).
+SWITCH_ON = dict(label_smoothing=0.1, feature_matching=True, minibatch_kernels=3,
+                 minibatch_dim=4, spectral_norm=True, pack=2, lr_half_life=10,
+                 historical_averaging=0.01, sample_history=8, ema=0.9)
+# The plain case of each model that its switches are tried on.
+PLAIN = {"gan": "gan", "dcgan": "dcgan", "cgan": "cgan-embedding", "cdcgan": "cdcgan",
+         "wgan": "wgan", "wgan-gp": "wgan-gp", "rcgan": "rcgan", "seqgan": "seqgan"}
+for _model, _case in PLAIN.items():
+    _name, _kw, _batch = CASES[_case]
+    for _switch in get_model_class(_model).toolbox:
+        CASES[f"{_model}+{_switch}"] = (_name, dict(_kw, **{_switch: SWITCH_ON[_switch]}), _batch)
+
 
 def test_every_model_of_the_cli_is_covered():
     assert set(MODELS) <= {cls for cls, _, _ in CASES.values()}
+    assert set(PLAIN) == set(MODELS)
+    assert set(SWITCH_ON) == set(SWITCHES)
 
 
 def _networks(model):
@@ -104,11 +119,18 @@ def _batches(batch, step, k):
     return [batch(step * k + i) for i in range(k)] if k > 1 else batch(step)
 
 
+def _toolbox_state(model):
+    """The arrays of the switches' own state (EMA, historical averages, sample pool)."""
+    return {f"{part}.{k}": v for part in ("ema_g", "average_g", "average_d", "history")
+            if getattr(model, part) is not None
+            for k, v in getattr(model, part).state_dict().items()}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_step_moves_every_parameter_with_finite_gradients(case):
     name, kw, batch = CASES[case]
     model = get_model_class(name)(seed=0, **kw)
-    k = model.d_steps
+    k = model.batches_per_step
     seen = {}
 
     def recorded(opt):
@@ -130,6 +152,7 @@ def test_every_step_moves_every_parameter_with_finite_gradients(case):
     rollout = model.R.named_parameters("R.") if hasattr(model, "R") else []
     for step in range(model.step, model.step + 3):
         before = {n: p.copy() for n, p, _ in _networks(model) + rollout}
+        kept = _toolbox_state(model)
         seen.clear()
         logs = model.train_step(_batches(batch, step, k))
         assert all(np.isfinite(v) for v in logs.values()), (step, logs)
@@ -140,6 +163,12 @@ def test_every_step_moves_every_parameter_with_finite_gradients(case):
         for n, p, _ in rollout:                          # R follows G: β ← rβ + (1 − r)θ
             assert np.all(np.isfinite(p)), f"{case}, step {step}: {n} non-finite"
             assert not np.array_equal(before[n], p), f"{case}, step {step}: {n} did not move"
+        now = _toolbox_state(model)
+        assert set(now) == set(kept)
+        for n in now:           # every average moves, and the pool fills (then swaps)
+            assert np.all(np.isfinite(now[n])), f"{case}, step {step}: {n} non-finite"
+            if n != "history.filled":   # full after the first step: only its samples change
+                assert not np.array_equal(kept[n], now[n]), f"{case}, step {step}: {n} did not move"
 
 
 @pytest.mark.parametrize("phase, moves, still", [("mle", "G", "D"), ("pretrain_d", "D", "G")])

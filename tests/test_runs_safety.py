@@ -246,11 +246,11 @@ def test_a_nonfinite_state_is_never_written_and_the_last_good_checkpoint_stays(t
 def test_a_nan_loss_on_nonfinite_data_blames_the_data(tmp_path):
     good = batches()
 
-    def bad_at_7(step):                       # one batch per critic step; the second is bad
-        pair = [good(2 * step), good(2 * step + 1).copy()]
-        if step == 7:
-            pair[1][3, 0] = np.nan
-        return pair
+    def bad_at_7(i):         # batch i of the stream; fit gives step t batches 2t and 2t + 1
+        batch = good(i).copy()
+        if i == 2 * 7 + 1:   # step 7's second batch
+            batch[3, 0] = np.nan
+        return batch
     model = GAN(data_shape=(2,), latent_dim=2, hidden=16, depth=2, d_steps=2, seed=7)
     with pytest.raises(DataNotFinite, match=r"at step 7, on a batch that holds NaN or infinite "
                                             r"values \(batch\[1\]\).*last good checkpoint.*step 5") as e:

@@ -23,6 +23,28 @@ def params(model):
     return {n: p.copy() for n, p, _ in model.G.named_parameters("G.") + model.D.named_parameters("D.")}
 
 
+class _Recorder:
+    """A model that records what train_step is given (the batch contract, as fit reads it)."""
+    name, blas_threads, config = "recorder", None, {}
+
+    def __init__(self, k):
+        self.batches_per_step, self.step, self.seen = k, 0, []
+
+    def train_step(self, batch):
+        self.seen.append(batch)
+        self.step += 1
+        return {"loss": 0.0}
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_fit_gives_each_step_the_batches_the_model_declares(k):
+    """Step t of a model that takes k batches a step gets batches t·k .. t·k + k − 1 of the
+    stream, as a list; with k = 1 the batch itself."""
+    model = _Recorder(k)
+    fit(model, lambda i: i, 3, progress=False)
+    assert model.seen == ([0, 1, 2] if k == 1 else [[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+
+
 def test_resume_gives_exactly_the_uninterrupted_run(tmp_path):
     full = make()
     fit(full, batches(), 30, tmp_path / "full", checkpoint_every=10, progress=False)

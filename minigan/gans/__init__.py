@@ -1,4 +1,5 @@
 """GAN model families, one file each. ``MODELS`` maps the CLI's names to classes."""
+from .base import GANModel, SWITCHES
 from .gan import GAN
 from .dcgan import DCGAN
 from .cgan import CGAN, CDCGAN
@@ -17,5 +18,5 @@ def get_model_class(name: str):
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}") from None
 
 
-__all__ = ["GAN", "DCGAN", "CGAN", "CDCGAN", "WGAN", "WGANGP", "SeqGAN", "RCGAN", "MODELS",
+__all__ = ["GANModel", "SWITCHES", "GAN", "DCGAN", "CGAN", "CDCGAN", "WGAN", "WGANGP", "SeqGAN", "RCGAN", "MODELS",
            "get_model_class"]

@@ -36,7 +36,8 @@ from .. import backend
 from ..nn import (BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, LeakyReLU, Linear, ReLU,
                   Reshape, Sequential, Tanh)
 from ..optim import Adam
-from .gan import GAN
+from .base import GANModel
+from .gan import GAN, check_game
 
 
 def dcgan_generator(latent_dim, out_shape, width, n_layers, dtype="float32"):
@@ -69,6 +70,26 @@ def dcgan_discriminator(in_shape, width, n_layers, dtype="float32"):
     return Sequential(*layers)
 
 
+def with_remedies(D, minibatch_kernels=0, minibatch_dim=5, spectral_norm=False, rng=None):
+    """D (a Sequential ending in its logit Linear) with chapter 8's remedies for its layers:
+    a minibatch-discrimination layer before the logit (its B features appended to the
+    last hidden ones), and spectral normalisation of every Conv2d and Linear layer. Call it
+    after initialising D's weights; ``rng`` draws the new layer and the power iterations'
+    starting vectors. With both off, D itself."""
+    from ..nn import MinibatchDiscrimination, SpectralNorm
+    layers = list(D.layers)
+    if minibatch_kernels:
+        logit = layers.pop()
+        width = logit.in_features
+        new_logit = Linear(width + minibatch_kernels, 1, rng=rng, dtype=logit.dtype)
+        layers += [MinibatchDiscrimination(width, minibatch_kernels, minibatch_dim, rng=rng,
+                                           dtype=logit.dtype, average=True), new_logit]
+    if spectral_norm:
+        layers = [SpectralNorm(layer, rng=rng) if isinstance(layer, (Conv2d, Linear)) else layer
+                  for layer in layers]
+    return Sequential(*layers) if (minibatch_kernels or spectral_norm) else D
+
+
 def dcgan_init_(net, rng):
     """The paper's initialisation, in place: conv/linear weights ~ N(0, 0.02), biases 0,
     batch-norm γ ~ N(1, 0.02), β = 0."""
@@ -90,8 +111,12 @@ class DCGAN(GAN):
     data_shape: (C, H, W), H and W divisible by 2^n_layers (e.g. (1, 8, 8) digits,
     (1, 28, 28) MNIST). latent_dim: size of z ~ N(0, I). width: channels of D's first and
     G's last hidden layer (the others double per layer). n_layers: strided (transposed)
-    convolutions per network. loss, d_steps: as :class:`~minigan.gans.gan.GAN`.
-    Adam(lr, betas) for both networks. dtype: of the parameters ("float64" for checks).
+    convolutions per network. loss, d_steps and the toolbox switches: as
+    :class:`~minigan.gans.gan.GAN` (packing puts m images side by side as channels,
+    (N/m, m·C, H, W); the minibatch layer sits after D's Flatten). Adam(lr, betas) for
+    both networks. dtype: of the parameters ("float64" for checks).
+
+    The game and ``train_step`` are GAN's; the networks are the paper's.
     """
 
     name = "dcgan"
@@ -102,43 +127,53 @@ class DCGAN(GAN):
 
     def __init__(self, data_shape=(1, 28, 28), latent_dim=100, width=64, n_layers=2,
                  loss="nonsaturating", d_steps=1, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
-                 seed=0, dtype="float32"):
-        if loss not in ("nonsaturating", "minimax"):
-            raise ValueError(f"DCGAN: loss must be 'nonsaturating' or 'minimax', got {loss!r}")
-        if d_steps < 1:
-            raise ValueError(f"DCGAN: d_steps must be >= 1, got {d_steps}")
-        if len(data_shape) != 3 or min(data_shape) < 1:
-            raise ValueError(f"DCGAN: data_shape must be (C, H, W), got {tuple(data_shape)}")
-        if n_layers < 1 or width < 1 or latent_dim < 1:
-            raise ValueError(f"DCGAN: n_layers, width and latent_dim must be >= 1, got "
-                             f"{n_layers}, {width}, {latent_dim}")
-        C, H, W = data_shape
-        if H % 2 ** n_layers or W % 2 ** n_layers:
-            raise ValueError(f"DCGAN: image size ({H}, {W}) must be divisible by "
-                             f"2^n_layers = {2 ** n_layers} (each layer halves or doubles it)")
-        self.config = dict(data_shape=list(data_shape), latent_dim=latent_dim, width=width,
-                           n_layers=n_layers, loss=loss, d_steps=d_steps, lr_g=lr_g, lr_d=lr_d,
-                           betas=list(betas), seed=seed, dtype=str(dtype))
+                 seed=0, dtype="float32", **switches):
+        check_game("DCGAN", loss, d_steps)
+        check_conv_shape("DCGAN", data_shape, n_layers, width=width, latent_dim=latent_dim)
+        GANModel.__init__(self, dict(data_shape=list(data_shape), latent_dim=latent_dim,
+                                     width=width, n_layers=n_layers, loss=loss, d_steps=d_steps,
+                                     lr_g=lr_g, lr_d=lr_d, betas=list(betas)),
+                          seed=seed, dtype=dtype, switches=switches, batches_per_step=d_steps)
         self.data_shape = tuple(int(s) for s in data_shape)
         self.data_dim = int(math.prod(self.data_shape))
-        self.latent_dim, self.loss, self.d_steps, self.seed = latent_dim, loss, d_steps, seed
+        self.latent_dim, self.loss, self.d_steps = latent_dim, loss, d_steps
+        C, H, W = self.data_shape
         self.G = dcgan_generator(latent_dim, self.data_shape, width, n_layers, dtype)
-        self.D = dcgan_discriminator(self.data_shape, width, n_layers, dtype)
+        self.D = dcgan_discriminator((C * self.pack, H, W), width, n_layers, dtype)
         init = backend.default_rng(seed)
         dcgan_init_(self.G, init)
         dcgan_init_(self.D, init)
-        self.opt_g = Adam(self.G, lr=lr_g, betas=betas)
-        self.opt_d = Adam(self.D, lr=lr_d, betas=betas)
-        self.step = 0
+        self.D = with_remedies(self.D, self.minibatch_kernels, self.minibatch_dim,
+                               self.spectral_norm, rng=init)
+        self.setup_training(Adam(self.G, lr=lr_g, betas=betas), Adam(self.D, lr=lr_d, betas=betas),
+                            fake=(self.data_shape, self.D.dtype))
 
     def prepare_batch(self, x):
         """A real batch, checked: (N, C, H, W) with N >= 2 (batch norm needs a batch)."""
-        if not hasattr(x, "shape") or tuple(x.shape[1:]) != self.data_shape:
-            shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-            raise ValueError(f"DCGAN: expected a batch of shape "
-                             f"(N, {', '.join(map(str, self.data_shape))}), got {shape}")
-        if x.shape[0] < 2:
-            raise ValueError(f"DCGAN: batch norm needs at least 2 images per batch, "
-                             f"got {x.shape[0]}")
-        return x.astype(self.D.dtype, copy=False)
+        return check_images("DCGAN", x, self.data_shape).astype(self.D.dtype, copy=False)
 
+
+def check_conv_shape(who, data_shape, n_layers, **sizes):
+    """The settings of a DCGAN-style pair of networks: (C, H, W) with H and W divisible by
+    2^n_layers, and every size >= 1."""
+    if len(data_shape) != 3 or min(data_shape) < 1:
+        raise ValueError(f"{who}: data_shape must be (C, H, W), got {tuple(data_shape)}")
+    for what, v in dict(sizes, n_layers=n_layers).items():
+        if isinstance(v, bool) or int(v) != v or v < 1:
+            raise ValueError(f"{who}: {what} must be a positive int, got {v!r}")
+    C, H, W = data_shape
+    if H % 2 ** n_layers or W % 2 ** n_layers:
+        raise ValueError(f"{who}: image size ({H}, {W}) must be divisible by "
+                         f"2^n_layers = {2 ** n_layers} (each layer halves or doubles it)")
+
+
+def check_images(who, x, data_shape):
+    """A batch of images (N, C, H, W) as ``data_shape`` says, N >= 2 (batch norm), or a
+    ValueError naming what was expected."""
+    if not hasattr(x, "shape") or tuple(x.shape[1:]) != tuple(data_shape):
+        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+        raise ValueError(f"{who}: expected a batch of shape "
+                         f"(N, {', '.join(map(str, data_shape))}), got {shape}")
+    if x.shape[0] < 2:
+        raise ValueError(f"{who}: batch norm needs at least 2 images per batch, got {x.shape[0]}")
+    return x

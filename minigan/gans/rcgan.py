@@ -47,9 +47,20 @@ import numpy as np
 
 from .. import backend
 from ..backend import get_array_module, to_numpy
-from ..nn import LSTM, Linear, Module, Tanh, bce_with_logits
+from ..nn import LSTM, Linear, Module, Tanh
 from ..optim import Adam
-from .gan import Checkpointed, step_rng
+from .base import GENERAL_SWITCHES, GANModel, bce_d_loss, bce_g_loss, step_rng
+
+# Why a switch of the MLP GAN does not apply to the recurrent networks.
+_RECURRENT = "D is recurrent"
+NOT_FOR_RECURRENT = {
+    "feature_matching": f"{_RECURRENT}: it has a hidden state per time step, not one last "
+                        "hidden layer (not implemented)",
+    "minibatch_kernels": f"{_RECURRENT} (not implemented)",
+    "minibatch_dim": f"{_RECURRENT} (not implemented)",
+    "spectral_norm": f"{_RECURRENT}: spectral normalisation of LSTM weights is not implemented",
+    "pack": f"{_RECURRENT} (not implemented)",
+}
 
 
 class RecurrentNet(Module):
@@ -114,7 +125,7 @@ class RecurrentNet(Module):
                 f"{self.output_size}){act})")
 
 
-class RCGAN(Checkpointed):
+class RCGAN(GANModel):
     """Recurrent (conditional) GAN for real-valued sequences (module docstring).
 
     seq_len T and n_features F: the shape (T, F) of one sequence. latent_dim Z: noise
@@ -125,18 +136,23 @@ class RCGAN(Checkpointed):
     D's rate is 4x G's by default (module docstring). loss: "nonsaturating" only.
     dtype: of the parameters ("float64" for gradient checks).
 
-    Batches: (N, T, F) arrays for RGAN; (sequences (N, T, F), conditions (N,)) pairs for
+    The batch contract: one batch per step (its d_steps D updates reuse it, with fresh
+    noise), (N, T, F) arrays for RGAN; (sequences (N, T, F), conditions (N,)) pairs for
     RCGAN, the conditions in natural units (a frequency in cycles per sequence), as
     ``SineDataset.loader(..., with_freq=conditional)`` yields them.
+
+    Toolbox switches: label_smoothing and the general ones (lr_half_life,
+    historical_averaging, sample_history (sequences kept with their conditions), ema).
     """
 
     name = "rcgan"
-    blas_threads = 1    # small matrices: one BLAS thread is fastest (see backend.blas_threads)
+    toolbox = ("label_smoothing",) + GENERAL_SWITCHES
+    not_applicable = NOT_FOR_RECURRENT
 
     def __init__(self, seq_len=30, n_features=1, latent_dim=5, hidden=32, d_hidden=None,
                  num_layers=1, conditional=False, cond_range=(1.0, 5.0), g_output="tanh",
                  loss="nonsaturating", d_steps=1, lr_g=1e-3, lr_d=4e-3, betas=(0.5, 0.999),
-                 seed=0, dtype="float32"):
+                 seed=0, dtype="float32", **switches):
         for what, v in (("seq_len", seq_len), ("n_features", n_features),
                         ("latent_dim", latent_dim), ("hidden", hidden),
                         ("num_layers", num_layers), ("d_steps", d_steps)):
@@ -154,26 +170,28 @@ class RCGAN(Checkpointed):
         if not hi > lo:
             raise ValueError(f"RCGAN: cond_range must be (low, high) with low < high, "
                              f"got {cond_range!r}")
-        self.config = dict(seq_len=int(seq_len), n_features=int(n_features),
-                           latent_dim=int(latent_dim), hidden=int(hidden),
-                           d_hidden=int(d_hidden), num_layers=int(num_layers),
-                           conditional=bool(conditional), cond_range=[lo, hi],
-                           g_output=g_output, loss=loss, d_steps=int(d_steps), lr_g=lr_g,
-                           lr_d=lr_d, betas=list(betas), seed=seed, dtype=str(dtype))
+        GANModel.__init__(self, dict(seq_len=int(seq_len), n_features=int(n_features),
+                                     latent_dim=int(latent_dim), hidden=int(hidden),
+                                     d_hidden=int(d_hidden), num_layers=int(num_layers),
+                                     conditional=bool(conditional), cond_range=[lo, hi],
+                                     g_output=g_output, loss=loss, d_steps=int(d_steps),
+                                     lr_g=lr_g, lr_d=lr_d, betas=list(betas)),
+                          seed=seed, dtype=dtype, switches=switches, batches_per_step=1,
+                          conditional=conditional)
         self.seq_len, self.n_features = int(seq_len), int(n_features)
         self.latent_dim = int(latent_dim)
-        self.conditional, self.cond_range = bool(conditional), (lo, hi)
+        self.cond_range = (lo, hi)
         self.cond_dim = 1 if self.conditional else 0
-        self.d_steps, self.seed, self.loss = int(d_steps), seed, loss
+        self.d_steps, self.loss = int(d_steps), loss
         init = backend.default_rng(seed)
         self.G = RecurrentNet(self.latent_dim + self.cond_dim, int(hidden), self.n_features,
                               int(num_layers), "tanh" if g_output == "tanh" else None,
                               rng=init, dtype=dtype)
         self.D = RecurrentNet(self.n_features + self.cond_dim, int(d_hidden), 1,
                               int(num_layers), None, rng=init, dtype=dtype)
-        self.opt_g = Adam(self.G, lr=lr_g, betas=betas)
-        self.opt_d = Adam(self.D, lr=lr_d, betas=betas)
-        self.step = 0          # completed train_step calls
+        self.setup_training(Adam(self.G, lr=lr_g, betas=betas), Adam(self.D, lr=lr_d, betas=betas),
+                            fake=((self.seq_len, self.n_features), self.D.dtype),
+                            cond=((), self.G.dtype) if self.conditional else None)
 
     # --- inputs ---------------------------------------------------------------------------
     def noise(self, n, rng):
@@ -259,27 +277,26 @@ class RCGAN(Checkpointed):
         """D's loss on a real batch (x, c) and a noise batch (z, same c); ADDS into D.grads.
 
         loss_D = mean_{n,t} BCE(s_t(x | c), 1) + mean_{n,t} BCE(s_t(G(z | c) | c), 0)
+        (the real target 1 − s with label smoothing; with the sample history on, some fakes
+        are G's earlier sequences, each with its own condition).
         Returns (loss_D, mean D(x), mean D(G(z))) over all steps.
         """
         fake, _ = self.generate(z, c)                  # G is not updated here: no cache kept
+        fake, c_fake = self.recall(fake, c)
         s_real, cache_real = self.discriminate(real, c)
-        s_fake, cache_fake = self.discriminate(fake, c)
-        xp = get_array_module(s_real)
-        loss_real, ds_real = bce_with_logits(s_real, xp.ones_like(s_real))
-        loss_fake, ds_fake = bce_with_logits(s_fake, xp.zeros_like(s_fake))
+        s_fake, cache_fake = self.discriminate(fake, c_fake)
+        loss, ds_real, ds_fake, d_real, d_fake = bce_d_loss(s_real, s_fake,
+                                                            1 - self.label_smoothing)
         self.D.backward(ds_real, cache_real)           # the two passes add up in D.grads
         self.D.backward(ds_fake, cache_fake)
-        d_real = float(xp.mean(0.5 * (1 + xp.tanh(0.5 * s_real))))
-        d_fake = float(xp.mean(0.5 * (1 + xp.tanh(0.5 * s_fake))))
-        return loss_real + loss_fake, d_real, d_fake
+        return loss, d_real, d_fake
 
     def g_loss_and_backward(self, z, c):
         """G's loss, loss_G = mean_{n,t} BCE(s_t(G(z | c) | c), 1); ADDS into G.grads (and, as a
         side effect of backpropagating through D, into D.grads, which the caller discards)."""
         fake, cache_g = self.generate(z, c)
         s_fake, cache_d = self.discriminate(fake, c)
-        xp = get_array_module(s_fake)
-        loss, ds = bce_with_logits(s_fake, xp.ones_like(s_fake))
+        loss, ds = bce_g_loss(s_fake)
         self.generate_backward(self.discriminate_backward(ds, cache_d), cache_g)
         return loss
 
@@ -289,16 +306,16 @@ class RCGAN(Checkpointed):
         sequences (N, T, F), or (sequences, conditions (N,)) for the conditional model."""
         real, c = self.prepare_batch(batch)
         rng = step_rng(self.seed, self.step)
+        self.schedule_learning_rates()
         n = real.shape[0]
         for _ in range(self.d_steps):
-            self.opt_d.zero_grad()
+            self.zero_grads("d")
             loss_d, d_real, d_fake = self.d_loss_and_backward(real, c, self.noise(n, rng))
-            self.opt_d.step()
-        self.opt_g.zero_grad()
+            self.update("d")
+        self.zero_grads("g")
         loss_g = self.g_loss_and_backward(self.noise(n, rng), c)
-        self.opt_g.step()
-        self.opt_d.zero_grad()      # D.grads now hold G's pass through D: not D's to use
-        self.step += 1
+        self.update("g")
+        self.finish_step()
         return {"loss_d": loss_d, "loss_g": loss_g, "d_real": d_real, "d_fake": d_fake}
 
     # --- use -------------------------------------------------------------------------------
@@ -321,7 +338,8 @@ class RCGAN(Checkpointed):
                 cond = np.random.default_rng([seed, 1]).uniform(*self.cond_range, n)
             cond = np.asarray(to_numpy(self._check_freq(cond, n)), dtype=np.float64)
         rng = backend.default_rng(seed)
-        x, _ = self.generate(self.noise(n, rng), self.normalise_cond(cond))
+        with self.sampling():
+            x, _ = self.generate(self.noise(n, rng), self.normalise_cond(cond))
         x = to_numpy(x)
         return (x, cond) if return_cond else x
 

@@ -80,10 +80,9 @@ import numpy as np
 from .. import backend
 from ..backend import get_array_module
 from ..lm import LanguageModel
-from ..nn import (LSTM, Dropout, Embedding, Highway, Linear, Module, bce_with_logits,
-                  clip_grad_norm, sigmoid)
+from ..nn import LSTM, Dropout, Embedding, Highway, Linear, Module, clip_grad_norm, sigmoid
 from ..optim import Adam
-from .gan import Checkpointed, step_rng
+from .base import GENERAL_SWITCHES, GANModel, bce_d_loss, step_rng
 
 
 class SequenceDiscriminator(Module):
@@ -222,7 +221,7 @@ class CNNDiscriminator(Module):
     prob = SequenceDiscriminator.prob
 
 
-class SeqGAN(Checkpointed):
+class SeqGAN(GANModel):
     """SeqGAN on fixed-length token sequences (N, T) of a vocabulary of V tokens.
 
     G: :class:`~minigan.lm.LanguageModel` (embed_dim, hidden); D:
@@ -234,19 +233,33 @@ class SeqGAN(Checkpointed):
     (paper) or "mean". Adam for everything: lr_mle (G in MLE), lr_adv (G in the policy
     gradient), lr_d; every G gradient clipped to global norm ``clip`` (paper: 5).
     pg_batch: sequences sampled per policy-gradient step (default: the real batch's size).
+
+    The batch contract: one real batch (N, T) per step (a list of batches, one per D update,
+    is accepted too). Toolbox switches: label_smoothing and the general ones; they act on
+    the game (the pretraining and adversarial D steps, the policy-gradient steps), not on
+    MLE pretraining, and G's average and EMA start from G as the adversarial phase begins.
     """
 
     name = "seqgan"
-    blas_threads = 1
-
-    parts = ("G", "R", "D", "opt_mle", "opt_adv", "opt_d")   # R: the rollout network G_β
+    toolbox = ("label_smoothing",) + GENERAL_SWITCHES
+    not_applicable = {
+        "feature_matching": "G learns by policy gradient from D's rewards, not by a gradient "
+                            "through D's features",
+        "minibatch_kernels": "not implemented for the sequence discriminators",
+        "minibatch_dim": "not implemented for the sequence discriminators",
+        "spectral_norm": "not implemented for the sequence discriminators",
+        "pack": "not implemented for the sequence discriminators",
+    }
+    # R: the rollout network G_β; G's side has two optimisers (MLE and policy gradient)
+    parts = ("G", "R", "D", "opt_mle", "opt_adv", "opt_d", "ema_g", "average_g", "average_d",
+             "history")
 
     def __init__(self, vocab_size=500, seq_len=20, start_token=0, embed_dim=32, hidden=32,
                  d_embed_dim=32, d_hidden=32, discriminator="lstm", d_windows=None,
                  d_dropout=0.25, d_l2=0.2, pretrain_g_steps=1000, pretrain_d_steps=200,
                  g_steps=1, d_steps=3, rollouts=16, rollout_update=0.8, baseline="none",
                  lr_mle=1e-2, lr_adv=1e-2, lr_d=1e-3, clip=5.0, pg_batch=None, seed=0,
-                 dtype="float32"):
+                 dtype="float32", **switches):
         if discriminator not in ("lstm", "cnn"):
             raise ValueError(f"SeqGAN: discriminator must be 'lstm' or 'cnn', "
                              f"got {discriminator!r}")
@@ -256,16 +269,17 @@ class SeqGAN(Checkpointed):
             raise ValueError(f"SeqGAN: rollout_update must be in [0, 1], got {rollout_update}")
         if rollouts < 1 or g_steps < 0 or d_steps < 0:
             raise ValueError("SeqGAN: rollouts must be >= 1, g_steps and d_steps >= 0")
-        self.config = dict(vocab_size=vocab_size, seq_len=seq_len, start_token=start_token,
-                           embed_dim=embed_dim, hidden=hidden, d_embed_dim=d_embed_dim,
-                           d_hidden=d_hidden, discriminator=discriminator,
-                           d_windows=None if d_windows is None else [list(w) for w in d_windows],
-                           d_dropout=d_dropout, d_l2=d_l2, pretrain_g_steps=pretrain_g_steps,
-                           pretrain_d_steps=pretrain_d_steps, g_steps=g_steps, d_steps=d_steps,
-                           rollouts=rollouts, rollout_update=rollout_update, baseline=baseline,
-                           lr_mle=lr_mle, lr_adv=lr_adv, lr_d=lr_d, clip=clip,
-                           pg_batch=pg_batch, seed=seed, dtype=str(dtype))
-        self.seq_len, self.seed, self.clip = seq_len, seed, clip
+        GANModel.__init__(self, dict(
+            vocab_size=vocab_size, seq_len=seq_len, start_token=start_token,
+            embed_dim=embed_dim, hidden=hidden, d_embed_dim=d_embed_dim, d_hidden=d_hidden,
+            discriminator=discriminator,
+            d_windows=None if d_windows is None else [list(w) for w in d_windows],
+            d_dropout=d_dropout, d_l2=d_l2, pretrain_g_steps=pretrain_g_steps,
+            pretrain_d_steps=pretrain_d_steps, g_steps=g_steps, d_steps=d_steps,
+            rollouts=rollouts, rollout_update=rollout_update, baseline=baseline,
+            lr_mle=lr_mle, lr_adv=lr_adv, lr_d=lr_d, clip=clip, pg_batch=pg_batch),
+            seed=seed, dtype=dtype, switches=switches, batches_per_step=1)
+        self.seq_len, self.clip = seq_len, clip
         self.pretrain_g_steps, self.pretrain_d_steps = pretrain_g_steps, pretrain_d_steps
         self.g_steps, self.d_steps, self.rollouts = g_steps, d_steps, rollouts
         self.rollout_update, self.baseline, self.pg_batch = rollout_update, baseline, pg_batch
@@ -284,8 +298,7 @@ class SeqGAN(Checkpointed):
                                       l2=d_l2, rng=init, dtype=dtype, **extra)
         self.opt_mle = Adam(self.G, lr=lr_mle)
         self.opt_adv = Adam(self.G, lr=lr_adv)
-        self.opt_d = Adam(self.D, lr=lr_d)
-        self.step = 0
+        self.setup_training(self.opt_adv, Adam(self.D, lr=lr_d), fake=((seq_len,), np.int64))
 
     # --- phases --------------------------------------------------------------------------
     @property
@@ -317,25 +330,27 @@ class SeqGAN(Checkpointed):
         return {"nll": loss}
 
     def d_loss_and_backward(self, real, fake):
-        """loss_D = BCE(D(real), 1) + BCE(D(fake), 0); ADDS its gradients into D.grads."""
+        """loss_D = BCE(D(real), 1) + BCE(D(fake), 0) (the real target 1 − s with label
+        smoothing; plus the CNN's L2 penalty); ADDS its gradients into D.grads."""
         s_real, c_real = self.D.forward(real)
         s_fake, c_fake = self.D.forward(fake)
-        xp = get_array_module(s_real)
-        l_real, ds_real = bce_with_logits(s_real, xp.ones_like(s_real))
-        l_fake, ds_fake = bce_with_logits(s_fake, xp.zeros_like(s_fake))
+        loss, ds_real, ds_fake, d_real, d_fake = bce_d_loss(s_real, s_fake,
+                                                            1 - self.label_smoothing)
         self.D.backward(ds_real, c_real)
         self.D.backward(ds_fake, c_fake)
         if isinstance(self.D, CNNDiscriminator):
-            l_real += self.D.l2_loss_and_backward()
-        return (l_real + l_fake, float(sigmoid(s_real).mean()), float(sigmoid(s_fake).mean()))
+            loss += self.D.l2_loss_and_backward()
+        return loss, d_real, d_fake
 
     def d_step(self, real, rng) -> dict:
-        """One D step: ``real`` (N, T) vs N fresh sequences from G."""
+        """One D step: ``real`` (N, T) vs N fresh sequences from G (with the sample history
+        on, some of them G's earlier ones)."""
         real = self._tokens(real)
         fake = self.G.complete(backend.xp.empty((real.shape[0], 0), dtype=np.int64), rng)
-        self.opt_d.zero_grad()
+        fake, _ = self.recall(fake)
+        self.zero_grads("d")
         loss, d_real, d_fake = self.d_loss_and_backward(real, fake)
-        self.opt_d.step()
+        self.update("d")
         return {"loss_d": loss, "d_real": d_real, "d_fake": d_fake}
 
     def rewards(self, y, rng):
@@ -368,12 +383,18 @@ class SeqGAN(Checkpointed):
         """One policy-gradient step on G, then the rollout update β ← r β + (1 − r) θ."""
         y = self.G.complete(backend.xp.empty((batch_size, 0), dtype=np.int64), rng)
         Q = self.rewards(y, rng)
-        self.opt_adv.zero_grad()
+        self.zero_grads("g")
         loss = self.pg_loss_and_backward(y, Q)
         clip_grad_norm(self._g_params(), self.clip)
-        self.opt_adv.step()
+        self.update("g", self.opt_adv)
         self.update_rollout()
         return {"loss_g": loss, "reward": float(Q[:, -1].mean())}
+
+    def restart_g_averages(self):
+        """G's EMA and historical average (if on) restart from G's current weights."""
+        for average in (self.ema_g, self.average_g):
+            if average is not None:
+                average.restart()
 
     def update_rollout(self):
         r = self.rollout_update
@@ -395,11 +416,13 @@ class SeqGAN(Checkpointed):
         if not isinstance(real_batches, (list, tuple)):
             real_batches = [real_batches] * max(1, self.d_steps)
         rng = step_rng(self.seed, self.step)
+        self.schedule_learning_rates()
         phase = self.phase
         logs = dict.fromkeys(("nll", "loss_g", "reward", "loss_d", "d_real", "d_fake"), 0.0)
         logs["phase"] = float(("mle", "pretrain_d", "adversarial").index(phase))
         if phase == "mle":
             logs.update(self.mle_step(real_batches[0]))
+            self.restart_g_averages()      # until the game starts, G's EMA is G itself
             if self.step + 1 == self.pretrain_g_steps:
                 self.R.load_state_dict(self.G.state_dict())     # rewards() usable from here on
         elif phase == "pretrain_d":
@@ -407,18 +430,21 @@ class SeqGAN(Checkpointed):
         else:
             if self.step == self.pretrain_g_steps + self.pretrain_d_steps:
                 self.R.load_state_dict(self.G.state_dict())     # G_β starts as G
+                self.restart_g_averages()                       # and so do G's averages
             B = self.pg_batch or self._tokens(real_batches[0]).shape[0]
             for _ in range(self.g_steps):
                 logs.update(self.g_step(B, rng))
             for k in range(self.d_steps):
                 logs.update(self.d_step(real_batches[k % len(real_batches)], rng))
-        self.step += 1
+        self.step += 1           # (not finish_step: G's updates do not pass through D)
         return logs
 
     # --- use ---------------------------------------------------------------------------------
     def sample(self, n, temperature=1.0, top_k=None, seed=None):
-        """n sequences from G: NumPy int64 (n, T)."""
-        return self.G.sample(n, temperature, top_k, seed=self.seed + 1 if seed is None else seed)
+        """n sequences from G (its EMA weights if that switch is on): NumPy int64 (n, T)."""
+        with self.sampling():
+            return self.G.sample(n, temperature, top_k,
+                                 seed=self.seed + 1 if seed is None else seed)
 
     def nll(self, tokens) -> float:
         """G's mean per-token NLL of ``tokens`` (N, T) (e.g. held-out real data)."""

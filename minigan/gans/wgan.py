@@ -43,8 +43,9 @@ from ..nn import Conv2d, Flatten, LayerNorm, LeakyReLU, Linear, ReLU, Sequential
 from ..nn.jvp import input_gradient
 from ..optim import Adam, RMSprop
 from ..penalty import gradient_penalty, r1_penalty
-from .dcgan import dcgan_generator, dcgan_init_
-from .gan import GAN, mlp, step_rng
+from .base import GENERAL_SWITCHES, GANModel, step_rng
+from .dcgan import dcgan_generator, dcgan_init_, with_remedies
+from .gan import mlp
 
 ACTIVATIONS = {"leakyrelu": lambda: LeakyReLU(0.2), "relu": ReLU, "tanh": Tanh, "softplus": Softplus}
 
@@ -82,35 +83,56 @@ def conv_critic(in_shape, width, n_layers, activation="leakyrelu", layer_norm=Fa
     return Sequential(*layers)
 
 
-class WGAN(GAN):
+# Why a switch of the classifier GANs does not apply to a critic.
+_CRITIC = "the critic outputs a score, not a probability: there are no labels to smooth"
+NOT_FOR_CRITICS = {
+    "label_smoothing": _CRITIC,
+    "feature_matching": "G's loss is the critic's score, the Wasserstein estimate itself; "
+                        "matching features would discard it",
+    "minibatch_kernels": "the critic's score must be a function of one sample (the "
+                         "Wasserstein estimate and the gradient penalty are per sample)",
+    "minibatch_dim": "there is no minibatch layer in a critic",
+    "pack": "not implemented for critics (PacGAN packs a classifier's input)",
+    "spectral_norm": "weight clipping already bounds the critic (WGAN-GP takes it)",
+}
+
+
+class WGAN(GANModel):
     """WGAN with weight clipping (Arjovsky et al. 2017, Algorithm 1).
 
     data_shape: one example's shape, (2,) for toy points or (1, 8, 8) for digits.
     arch: "mlp" (hidden, depth: width and hidden layers of G (ReLU) and the critic) or "conv"
     (width, n_layers: as DCGAN; data_shape (C, H, W) with H, W divisible by 2^n_layers).
     g_output: "linear" or "tanh" (images; forced for "conv"). critic_activation: leakyrelu
-    (default), relu, tanh, softplus. n_critic: critic steps per G step. clip: c.
-    RMSprop(lr) for both networks, as the paper. dtype: "float64" for gradient checks.
+    (default), relu, tanh, softplus. n_critic: critic steps per G step; a step takes
+    n_critic real batches (the batch contract). clip: c. RMSprop(lr) for both networks, as
+    the paper. dtype: "float64" for gradient checks. Toolbox switches: the general ones
+    (lr_half_life, historical_averaging, sample_history, ema); WGAN-GP also spectral_norm.
     """
 
     name = "wgan"
-    blas_threads = 1
+    toolbox = GENERAL_SWITCHES
+    not_applicable = NOT_FOR_CRITICS
 
     def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, depth=3, g_output="linear",
                  arch="mlp", width=16, n_layers=2, critic_activation="leakyrelu", n_critic=5,
-                 clip=0.01, lr_g=5e-5, lr_d=5e-5, seed=0, dtype="float32"):
-        self._build(data_shape, latent_dim, hidden, depth, g_output, arch, width, n_layers,
-                    critic_activation, False, n_critic, seed, dtype)
+                 clip=0.01, lr_g=5e-5, lr_d=5e-5, seed=0, dtype="float32", **switches):
         if not clip > 0:
             raise ValueError(f"{type(self).__name__}: clip must be positive, got {clip}")
+        self._build(data_shape, latent_dim, hidden, depth, g_output, arch, width, n_layers,
+                    critic_activation, False, n_critic, seed, dtype, switches,
+                    dict(clip=clip, lr_g=lr_g, lr_d=lr_d))
         self.clip = float(clip)
-        self.config.update(clip=clip, lr_g=lr_g, lr_d=lr_d)
-        self.opt_g = RMSprop(self.G, lr=lr_g)
-        self.opt_d = RMSprop(self.D, lr=lr_d)
+        self.setup_training(RMSprop(self.G, lr=lr_g), RMSprop(self.D, lr=lr_d),
+                            fake=self._fake_shape())
+
+    def _fake_shape(self):
+        return (self.data_shape if self.arch == "conv" else (self.data_dim,)), self.D.dtype
 
     def _build(self, data_shape, latent_dim, hidden, depth, g_output, arch, width, n_layers,
-               critic_activation, layer_norm, n_critic, seed, dtype):
-        """Check the arguments, build G and the critic D; set config and the common fields."""
+               critic_activation, layer_norm, n_critic, seed, dtype, switches, settings):
+        """Check the arguments, set config and the common fields (the contract's
+        constructor), build G and the critic D."""
         who = type(self).__name__
         if arch not in ("mlp", "conv"):
             raise ValueError(f"{who}: arch must be 'mlp' or 'conv', got {arch!r}")
@@ -133,11 +155,14 @@ class WGAN(GAN):
                 raise ValueError(f"{who}: image size ({H}, {W}) must be divisible by 2^n_layers = "
                                  f"{2 ** n_layers}")
             g_output = "tanh"
-        self.config = dict(data_shape=list(self.data_shape), latent_dim=latent_dim, hidden=hidden,
-                           depth=depth, g_output=g_output, arch=arch, width=width,
-                           n_layers=n_layers, critic_activation=critic_activation,
-                           n_critic=int(n_critic), seed=seed, dtype=str(dtype))
-        self.arch, self.latent_dim, self.n_critic, self.seed = arch, latent_dim, int(n_critic), seed
+        GANModel.__init__(self, dict(data_shape=list(self.data_shape), latent_dim=latent_dim,
+                                     hidden=hidden, depth=depth, g_output=g_output, arch=arch,
+                                     width=width, n_layers=n_layers,
+                                     critic_activation=critic_activation,
+                                     n_critic=int(n_critic), **settings),
+                          seed=seed, dtype=dtype, switches=switches,
+                          batches_per_step=int(n_critic))
+        self.arch, self.latent_dim, self.n_critic = arch, latent_dim, int(n_critic)
         self.d_steps = self.n_critic               # GAN's name for the same k
         init = backend.default_rng(seed)
         if arch == "mlp":
@@ -150,7 +175,7 @@ class WGAN(GAN):
             self.D = conv_critic(self.data_shape, width, n_layers, critic_activation, layer_norm, dtype)
             dcgan_init_(self.G, init)
             dcgan_init_(self.D, init)
-        self.step = 0
+        self.D = with_remedies(self.D, spectral_norm=self.spectral_norm, rng=init)
 
     # --- pieces ----------------------------------------------------------------------
     def prepare_batch(self, x):
@@ -179,6 +204,7 @@ class WGAN(GAN):
         Returns (loss_D incl. penalty, Wasserstein estimate mean f(x) − mean f(G(z)),
         penalty value, mean input-gradient norm)."""
         fake, _ = self.G.forward(z)                 # G is not updated here: no G cache kept
+        fake, _ = self.recall(fake)                 # (with the sample history: older fakes too)
         s_real, cache_real = self.D.forward(real)
         s_fake, cache_fake = self.D.forward(fake)
         xp = backend.get_array_module(s_real)
@@ -217,27 +243,23 @@ class WGAN(GAN):
 
     # --- Algorithm 1 -------------------------------------------------------------------
     def train_step(self, real_batches) -> dict:
-        """One iteration of Algorithm 1. ``real_batches``: one batch (N, *data_shape), reused
-        for the n_critic steps, or a list of batches, one per critic step."""
-        if not isinstance(real_batches, (list, tuple)):
-            real_batches = [real_batches] * self.n_critic
-        if len(real_batches) < 1:
-            raise ValueError(f"{type(self).__name__}: got an empty list of batches")
+        """One iteration of Algorithm 1. ``real_batches``: a list of n_critic batches (N,
+        *data_shape), one per critic step, or one batch, reused for each."""
         rng = step_rng(self.seed, self.step)
-        for real in real_batches:                       # n_critic steps on the critic
+        self.schedule_learning_rates()
+        for real in self.batches(real_batches):         # n_critic steps on the critic
             real = self.prepare_batch(real)
-            self.opt_d.zero_grad()
+            self.zero_grads("d")
             z = self.noise(real.shape[0], rng)
             loss_d, w_est, penalty, grad_norm = self.critic_loss_and_backward(real, z, rng)
-            self.opt_d.step()
+            self.update("d")
             self.after_critic_step()                    # WGAN: clip the weights
         if grad_norm != grad_norm:                      # WGAN: measure it, last critic step
             grad_norm = self.monitor_grad_norm(real, self.G.forward(z)[0], rng)
-        self.opt_g.zero_grad()                          # one step on G
+        self.zero_grads("g")                            # one step on G
         loss_g = self.g_loss_and_backward(self.noise(real.shape[0], rng))
-        self.opt_g.step()
-        self.D.zero_grad()          # D.grads now hold G's pass through D: not D's to use
-        self.step += 1
+        self.update("g")
+        self.finish_step()
         return {"loss_d": float(loss_d), "loss_g": float(loss_g), "wasserstein": float(w_est),
                 "penalty": float(penalty), "grad_norm": float(grad_norm)}
 
@@ -251,22 +273,23 @@ class WGANGP(WGAN):
     """
 
     name = "wgan-gp"
+    toolbox = ("spectral_norm",) + GENERAL_SWITCHES
 
     def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, depth=3, g_output="linear",
                  arch="mlp", width=16, n_layers=2, critic_activation="leakyrelu",
                  layer_norm=False, n_critic=5, penalty="gp", lam=10.0, gamma=10.0, lr_g=1e-4,
-                 lr_d=1e-4, betas=(0.5, 0.9), seed=0, dtype="float32"):
+                 lr_d=1e-4, betas=(0.5, 0.9), seed=0, dtype="float32", **switches):
         if penalty not in ("gp", "r1"):
             raise ValueError(f"WGANGP: penalty must be 'gp' or 'r1', got {penalty!r}")
         if lam < 0 or gamma < 0:
             raise ValueError(f"WGANGP: lam and gamma must be >= 0, got {lam}, {gamma}")
         self._build(data_shape, latent_dim, hidden, depth, g_output, arch, width, n_layers,
-                    critic_activation, bool(layer_norm), n_critic, seed, dtype)
+                    critic_activation, bool(layer_norm), n_critic, seed, dtype, switches,
+                    dict(layer_norm=bool(layer_norm), penalty=penalty, lam=lam, gamma=gamma,
+                         lr_g=lr_g, lr_d=lr_d, betas=list(betas)))
         self.penalty, self.lam, self.gamma = penalty, float(lam), float(gamma)
-        self.config.update(layer_norm=bool(layer_norm), penalty=penalty, lam=lam, gamma=gamma,
-                           lr_g=lr_g, lr_d=lr_d, betas=list(betas))
-        self.opt_g = Adam(self.G, lr=lr_g, betas=betas)
-        self.opt_d = Adam(self.D, lr=lr_d, betas=betas)
+        self.setup_training(Adam(self.G, lr=lr_g, betas=betas), Adam(self.D, lr=lr_d, betas=betas),
+                            fake=self._fake_shape())
 
     def penalty_and_backward(self, real, fake, rng):
         """λ·GP at x̂ = εx + (1 − ε)x̃ (ε from ``rng``), or R1 at x; ADDS ∂P/∂θ into D.grads."""

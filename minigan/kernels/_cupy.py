@@ -202,15 +202,15 @@ def _lstm_gates_forward(cupy):
 
 def _lstm_gates_backward(cupy):
     return cupy.ElementwiseKernel(
-        "T dh, T dc, T c_prev, T tanh_c, raw T acts, int64 H", "raw T dgates, T dc_prev",
+        "T dh_next, T dc_next, T c_prev, T tanh_c, raw T acts, int64 H", "raw T da, T dc_prev",
         _LSTM_ENTRY + """
         const T one = 1;
         const T gi = acts[at], gf = acts[at + H], gg = acts[at + 2 * H], go = acts[at + 3 * H];
-        const T dct = dh * go * (one - tanh_c * tanh_c) + dc;
-        dgates[at] = dct * gg * gi * (one - gi);
-        dgates[at + H] = dct * c_prev * gf * (one - gf);
-        dgates[at + 2 * H] = dct * gi * (one - gg * gg);
-        dgates[at + 3 * H] = dh * tanh_c * go * (one - go);
+        const T dct = dh_next * go * (one - tanh_c * tanh_c) + dc_next;    // dc_total
+        da[at] = dct * gg * gi * (one - gi);
+        da[at + H] = dct * c_prev * gf * (one - gf);
+        da[at + 2 * H] = dct * gi * (one - gg * gg);
+        da[at + 3 * H] = dh_next * tanh_c * go * (one - go);
         dc_prev = dct * gf;
         """, "minigan_lstm_gates_backward")
 

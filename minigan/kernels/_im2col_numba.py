@@ -37,13 +37,13 @@ def _valid_range(offset, stride, size, n_out):  # pragma: no cover - compiled
 @njit(cache=True)
 def _im2col_channel(x, cols, c, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     """cols[c, i, j, n, oh, ow] = x[n, c, oh·sh − ph + i·dh, ow·sw − pw + j·dw], 0 off the image."""
-    N, H, W = x.shape[0], x.shape[2], x.shape[3]
+    N, H, Wd = x.shape[0], x.shape[2], x.shape[3]
     KH, KW, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
     for i in range(KH):
         oh_lo, oh_hi = _valid_range(i * dh - ph, sh, H, OH)
         h0 = oh_lo * sh - ph + i * dh                               # first row tap i reads
         for j in range(KW):
-            ow_lo, ow_hi = _valid_range(j * dw - pw, sw, W, OW)
+            ow_lo, ow_hi = _valid_range(j * dw - pw, sw, Wd, OW)
             w0 = ow_lo * sw - pw + j * dw                           # first column tap j reads
             pad = oh_lo > 0 or oh_hi < OH or ow_lo > 0 or ow_hi < OW  # tap sees padding?
             for n in range(N):
@@ -60,16 +60,16 @@ def _im2col_channel(x, cols, c, sh, sw, ph, pw, dh, dw):  # pragma: no cover - c
 @njit(cache=True)
 def _col2im_channel(cols, x, c, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     """x[n, c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] += cols[c, i, j, n, oh, ow]; x starts at 0."""
-    N, H, W = x.shape[0], x.shape[2], x.shape[3]
+    N, H, Wd = x.shape[0], x.shape[2], x.shape[3]
     KH, KW, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
     for i in range(KH):
         oh_lo, oh_hi = _valid_range(i * dh - ph, sh, H, OH)
         for j in range(KW):
-            ow_lo, ow_hi = _valid_range(j * dw - pw, sw, W, OW)
+            ow_lo, ow_hi = _valid_range(j * dw - pw, sw, Wd, OW)
             w0 = ow_lo * sw - pw + j * dw                           # first column tap j hits
             for n in range(N):
                 src = cols[c, i, j, n]                              # (OH, OW)
-                plane = x[n, c]                                     # (H, W)
+                plane = x[n, c]                                     # (H, Wd)
                 # Explicit loops: measured 2-3x faster here than a slice ``plane[...] += ...``;
                 # with stride 1 spelled out, LLVM vectorises the inner one.
                 for oh in range(oh_lo, oh_hi):

@@ -1,7 +1,8 @@
 """im2col and col2im: the indexing that turns a convolution into one matrix product.
 
-Shape letters: N batch, C channels, H×W image, KH×KW kernel, s stride, p padding,
-d dilation, OH×OW output size, OH = ⌊(H + 2p − d(KH − 1) − 1) / s⌋ + 1.
+Shape letters: N batch, C channels, H×Wd image (height × width; ``W`` is the weight),
+KH×KW kernel, s stride, p padding, d dilation, OH×OW output size,
+OH = ⌊(H + 2p − d(KH − 1) − 1) / s⌋ + 1.
 
 im2col copies every receptive field into a column::
 
@@ -13,10 +14,11 @@ collects several contributions (a scatter-add), and what lands on padding is dro
 ⟨im2col(x), cols⟩ = ⟨x, col2im(cols)⟩ for every x and cols; the tests check it.
 
 Why this layout, (C·KH·KW, N·OH·OW), rows = kernel taps, columns = output pixels:
-- the row index (c, i, j) is the C-order flattening of a weight (F, C, KH, KW), so
-  ``W.reshape(F, -1) @ cols`` is ONE big matrix product for the whole batch (F × C·KH·KW
-  times C·KH·KW × N·OH·OW), straight to BLAS with no copy of W or cols, and the weight
-  gradient dY·colsᵀ contracts over the long N·OH·OW axis, which BLAS does best;
+- the row index (c, i, j) is the C-order flattening of a weight W: (F, C, KH, KW), so
+  ``W_mat @ cols`` with ``W_mat = W.reshape(F, -1)`` is ONE big matrix product for the whole
+  batch (F × C·KH·KW times C·KH·KW × N·OH·OW), straight to BLAS with no copy of W or cols,
+  and the weight gradient dW_mat = dY·colsᵀ contracts over the long N·OH·OW axis, which
+  BLAS does best;
 - a batched layout (N, C·KH·KW, OH·OW) would give N small products instead of one;
 - the last axis is ``ow``, so both kernels below write (im2col) or read (col2im) ``cols``
   in long contiguous runs.
@@ -61,15 +63,15 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
 def _geometry(x_shape, KH, KW, stride, padding, dilation, out_size):
     """(sh, sw), (ph, pw), (dh, dw), (OH, OW), with checks. ``out_size`` may ask for fewer
     output positions than fit (a transposed convolution with output_padding ≥ stride)."""
-    N, C, H, W = x_shape
+    N, C, H, Wd = x_shape
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     OH_fit = conv_output_size(H, KH, sh, ph, dh)
-    OW_fit = conv_output_size(W, KW, sw, pw, dw)
+    OW_fit = conv_output_size(Wd, KW, sw, pw, dw)
     OH, OW = (OH_fit, OW_fit) if out_size is None else _pair(out_size)
     if OH <= 0 or OW <= 0 or OH > OH_fit or OW > OW_fit:
         raise ValueError(f"im2col: a ({KH}, {KW}) kernel with stride ({sh}, {sw}), padding "
                          f"({ph}, {pw}), dilation ({dh}, {dw}) fits ({OH_fit}, {OW_fit}) times "
-                         f"in an image of size ({H}, {W}); asked for ({OH}, {OW})")
+                         f"in an image of size ({H}, {Wd}); asked for ({OH}, {OW})")
     return (sh, sw), (ph, pw), (dh, dw), (OH, OW)
 
 
@@ -81,9 +83,9 @@ def _check_cols(cols, expected):
 # --- the readable reference (NumPy or CuPy) ---------------------------------------------
 
 def im2col_reference(x, KH, KW, stride=1, padding=0, dilation=1, out_size=None):
-    """x: (N, C, H, W) -> cols: (C·KH·KW, N·OH·OW), one strided slice per kernel tap (i, j)."""
+    """x: (N, C, H, Wd) -> cols: (C·KH·KW, N·OH·OW), one strided slice per kernel tap (i, j)."""
     xp = get_array_module(x)
-    N, C, H, W = x.shape
+    N, C, H, Wd = x.shape
     (sh, sw), (ph, pw), (dh, dw), (OH, OW) = _geometry(x.shape, KH, KW, stride, padding,
                                                        dilation, out_size)
     x_pad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -99,18 +101,18 @@ def im2col_reference(x, KH, KW, stride=1, padding=0, dilation=1, out_size=None):
 
 
 def col2im_reference(cols, x_shape, KH, KW, stride=1, padding=0, dilation=1, out_size=None):
-    """cols: (C·KH·KW, N·OH·OW) -> x: x_shape = (N, C, H, W); the adjoint of im2col.
+    """cols: (C·KH·KW, N·OH·OW) -> x: x_shape = (N, C, H, Wd); the adjoint of im2col.
 
     The same slices as im2col, read the other way: ``+=`` adds each tap's values back onto
     the pixels it was copied from. Within one tap the strided slice hits distinct pixels, so
     ``+=`` is a plain add; overlaps between windows are summed across the taps."""
     xp = get_array_module(cols)
-    N, C, H, W = x_shape
+    N, C, H, Wd = x_shape
     (sh, sw), (ph, pw), (dh, dw), (OH, OW) = _geometry(x_shape, KH, KW, stride, padding,
                                                        dilation, out_size)
     _check_cols(cols, (C * KH * KW, N * OH * OW))
     cols = cols.reshape(C, KH, KW, N, OH, OW)
-    x_pad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    x_pad = xp.zeros((N, C, H + 2 * ph, Wd + 2 * pw), dtype=cols.dtype)
     for i in range(KH):
         for j in range(KW):
             x_pad[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh,
@@ -118,7 +120,7 @@ def col2im_reference(cols, x_shape, KH, KW, stride=1, padding=0, dilation=1, out
     if ph == 0 and pw == 0:
         return x_pad
     # Drop what landed on the padding; written with explicit ends (x_pad[p:-p] is empty for p = 0).
-    return xp.ascontiguousarray(x_pad[:, :, ph: ph + H, pw: pw + W])
+    return xp.ascontiguousarray(x_pad[:, :, ph: ph + H, pw: pw + Wd])
 
 
 # --- numba, imported lazily ----------------------------------------------------------------
@@ -172,7 +174,7 @@ def im2col_numba(x, KH, KW, stride=1, padding=0, dilation=1, out_size=None, para
     kernels = _numba_kernels()
     if kernels is None:
         raise RuntimeError("im2col_numba needs numba: `pip install numba`")
-    N, C, H, W = x.shape
+    N, C, H, Wd = x.shape
     s, p, d, (OH, OW) = _geometry(x.shape, KH, KW, stride, padding, dilation, out_size)
     cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
     parallel = _parallel(parallel, cols.size)
@@ -188,10 +190,10 @@ def col2im_numba(cols, x_shape, KH, KW, stride=1, padding=0, dilation=1, out_siz
     kernels = _numba_kernels()
     if kernels is None:
         raise RuntimeError("col2im_numba needs numba: `pip install numba`")
-    N, C, H, W = x_shape
+    N, C, H, Wd = x_shape
     s, p, d, (OH, OW) = _geometry(x_shape, KH, KW, stride, padding, dilation, out_size)
     _check_cols(cols, (C * KH * KW, N * OH * OW))
-    x = np.zeros((N, C, H, W), dtype=cols.dtype)
+    x = np.zeros((N, C, H, Wd), dtype=cols.dtype)
     parallel = _parallel(parallel, cols.size)
     kernel = kernels.col2im_kernel if parallel else kernels.col2im_kernel_serial
     kernel(np.ascontiguousarray(cols).reshape(C, KH, KW, N, OH, OW), x, *s, *p, *d)
@@ -199,7 +201,7 @@ def col2im_numba(cols, x_shape, KH, KW, stride=1, padding=0, dilation=1, out_siz
 
 
 def im2col(x, KH, KW, stride=1, padding=0, dilation=1, out_size=None):
-    """x: (N, C, H, W) -> cols: (C·KH·KW, N·OH·OW), by the fastest available kernel.
+    """x: (N, C, H, Wd) -> cols: (C·KH·KW, N·OH·OW), by the fastest available kernel.
 
     ``out_size=(OH, OW)`` asks for only the first OH×OW window positions (default: all)."""
     if implementation(x) == "numba" and x.size * KH * KW >= NUMBA_MIN_SIZE:   # ~ cols' size
@@ -208,7 +210,7 @@ def im2col(x, KH, KW, stride=1, padding=0, dilation=1, out_size=None):
 
 
 def col2im(cols, x_shape, KH, KW, stride=1, padding=0, dilation=1, out_size=None):
-    """cols: (C·KH·KW, N·OH·OW) -> (N, C, H, W) = x_shape, the adjoint of :func:`im2col`."""
+    """cols: (C·KH·KW, N·OH·OW) -> (N, C, H, Wd) = x_shape, the adjoint of :func:`im2col`."""
     if implementation(cols) == "numba" and cols.size >= NUMBA_MIN_SIZE:
         return col2im_numba(cols, x_shape, KH, KW, stride, padding, dilation, out_size)
     return col2im_reference(cols, x_shape, KH, KW, stride, padding, dilation, out_size)

@@ -1,7 +1,8 @@
 """Convolution and transposed convolution, NCHW, each through im2col and ONE matrix product.
 
-Shape letters: N batch, C input channels, H×W input size, F output channels (filters),
-KH×KW kernel, OH×OW output size; s stride, p padding, d dilation (each a pair (h, w)).
+Shape letters: N batch, C input channels, H×Wd input size (height × width: ``W`` is always
+the weight), F output channels (filters), KH×KW kernel, OH×OW output size; s stride,
+p padding, d dilation (each a pair (h, w)).
 The derivations are in the convolutions chapter (``notebooks/04_convolutions.ipynb``);
 each docstring repeats the lines that matter.
 
@@ -11,7 +12,8 @@ cross-correlation, the kernel is not flipped:
     y[n, f, oh, ow] = b[f] + Σ_{c,i,j} W[f, c, i, j] · x_pad[n, c, oh·s + i·d, ow·s + j·d]
 
 im2col (``minigan.kernels``) lays each receptive field out as a column, cols: (C·KH·KW,
-N·OH·OW), and W_mat = W.reshape(F, C·KH·KW), so that the whole layer is Y = W_mat · cols.
+N·OH·OW), and W_mat = W.reshape(F, C·KH·KW), so that the whole layer is Y = W_mat · cols;
+the weight's gradient is computed as the matrix dW_mat and reshaped back to W's shape.
 col2im is the adjoint of im2col: it adds every column entry back onto the pixel it came from.
 """
 from __future__ import annotations
@@ -92,7 +94,7 @@ class _ConvBase(Module):
 class Conv2d(_ConvBase):
     """2-D convolution (cross-correlation), as torch.nn.Conv2d.
 
-    x: (N, C, H, W); W: (F, C, KH, KW); b: (F,); y: (N, F, OH, OW) with
+    x: (N, C, H, Wd); W: (F, C, KH, KW); b: (F,); y: (N, F, OH, OW) with
     OH = ⌊(H + 2p − d(KH − 1) − 1) / s⌋ + 1 (OW likewise).
     Forward:  cols = im2col(x): (C·KH·KW, N·OH·OW);  Y = W_mat · cols + b: (F, N·OH·OW).
     Backward (convolutions chapter): dW_mat += dY · colsᵀ,  db += Σ_{n,oh,ow} dy,
@@ -110,32 +112,34 @@ class Conv2d(_ConvBase):
                          weight_shape=(out_channels, in_channels, KH, KW),
                          fan_in=in_channels * KH * KW, rng=rng, dtype=dtype)
 
-    def output_size(self, H: int, W: int):
-        """(OH, OW) for an input of spatial size (H, W); a clear error if the kernel won't fit."""
+    def output_size(self, H: int, Wd: int):
+        """(OH, OW) for an input of spatial size (H, Wd); a clear error if the kernel won't fit."""
         (KH, KW), (sh, sw), (ph, pw), (dh, dw) = (self.kernel_size, self.stride, self.padding,
                                                  self.dilation)
-        OH, OW = conv_output_size(H, KH, sh, ph, dh), conv_output_size(W, KW, sw, pw, dw)
+        OH, OW = conv_output_size(H, KH, sh, ph, dh), conv_output_size(Wd, KW, sw, pw, dw)
         if OH <= 0 or OW <= 0:
             raise ValueError(
-                f"{self!r}: input of spatial size ({H}, {W}) is too small: with padding "
-                f"{self.padding} it is ({H + 2 * ph}, {W + 2 * pw}), smaller than the dilated "
+                f"{self!r}: input of spatial size ({H}, {Wd}) is too small: with padding "
+                f"{self.padding} it is ({H + 2 * ph}, {Wd + 2 * pw}), smaller than the dilated "
                 f"kernel ({dh * (KH - 1) + 1}, {dw * (KW - 1) + 1}), so the output would be "
                 f"({OH}, {OW})")
         return OH, OW
 
     def forward(self, x):
         self._check_image(x)
-        N, C, H, W = x.shape
-        OH, OW = self.output_size(H, W)
+        N, C, H, Wd = x.shape
+        OH, OW = self.output_size(H, Wd)
         F = self.out_channels
         xp = get_array_module(x)
         W_mat = self.params["weight"].reshape(F, -1)                      # (F, C·KH·KW)
         cols = im2col(x, *self.kernel_size, self.stride, self.padding,
                       self.dilation)                                      # (C·KH·KW, N·OH·OW)
-        y = W_mat @ cols                                                  # (F, N·OH·OW)
+        Y = W_mat @ cols                                                  # (F, N·OH·OW)
         if self.has_bias:
-            y += self.params["bias"][:, None]
-        y = xp.ascontiguousarray(y.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
+            Y += self.params["bias"][:, None]
+        y = xp.ascontiguousarray(Y.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
+        # The cache: x's shape, for col2im, and cols, for dW_mat = dY · colsᵀ; x itself is not
+        # needed (cols holds every value of it), and W_mat is re-read from params in backward.
         return y, (x.shape, cols)
 
     def backward(self, dy, cache):
@@ -143,28 +147,32 @@ class Conv2d(_ConvBase):
         self._check_dy(dy, (x_shape[0], self.out_channels) + self.output_size(*x_shape[2:]))
         N, F, OH, OW = dy.shape
         weight = self.params["weight"]
+        W_mat = weight.reshape(F, -1)                                    # (F, C·KH·KW)
         dY = dy.transpose(1, 0, 2, 3).reshape(F, N * OH * OW)            # (F, N·OH·OW), a copy
         # dW_mat = dY · colsᵀ, computed as (cols · dYᵀ)ᵀ: the same numbers, but OpenBLAS ran
         # this orientation (long axis N·OH·OW contracted, F columns) up to 10x faster on 2 cores.
-        self.grads["weight"] += (cols @ dY.T).T.reshape(weight.shape)
+        dW_mat = (cols @ dY.T).T                                         # (F, C·KH·KW)
+        self.grads["weight"] += dW_mat.reshape(weight.shape)
         if self.has_bias:
             self.grads["bias"] += dY.sum(axis=1)                         # db = Σ dy
-        dcols = weight.reshape(F, -1).T @ dY                             # (C·KH·KW, N·OH·OW)
+        dcols = W_mat.T @ dY                                             # (C·KH·KW, N·OH·OW)
         return col2im(dcols, x_shape, *self.kernel_size, self.stride, self.padding,
-                      self.dilation)
+                      self.dilation)                                     # dx = col2im(dcols)
 
     # Tangent passes for gradient penalties (minigan.nn.jvp). The conv is linear in x, so the
     # tangent is the same conv of ẋ without the bias, and dW collects both streams.
     def forward_jvp(self, x, x_dot):
-        """(x, ẋ) -> (y, ẏ, cache): ẏ = conv(ẋ; W), no bias.  x, ẋ: (N, C, H, W).
+        """(x, ẋ) -> (y, ẏ, cache): ẏ = conv(ẋ; W), no bias.  x, ẋ: (N, C, H, Wd).
         cols_dot = im2col(ẋ);  Ẏ = W_mat · cols_dot."""
         check_tangent(self, x, x_dot)
         y, (x_shape, cols) = self.forward(x)
         N, F, OH, OW = y.shape
         xp = get_array_module(x)
+        W_mat = self.params["weight"].reshape(F, -1)                      # (F, C·KH·KW)
         cols_dot = im2col(x_dot, *self.kernel_size, self.stride, self.padding, self.dilation)
-        y_dot = self.params["weight"].reshape(F, -1) @ cols_dot          # (F, N·OH·OW)
-        y_dot = xp.ascontiguousarray(y_dot.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
+        Y_dot = W_mat @ cols_dot                                          # (F, N·OH·OW)
+        y_dot = xp.ascontiguousarray(Y_dot.reshape(F, N, OH, OW).transpose(1, 0, 2, 3))
+        # The cache: forward's (x's shape, cols), and cols_dot for dW_mat's tangent stream.
         return y, y_dot, (x_shape, cols, cols_dot)
 
     def backward_jvp(self, dy, dy_dot, cache):
@@ -174,9 +182,11 @@ class Conv2d(_ConvBase):
         dx = self.backward(dy, (x_shape, cols))                          # the primal stream
         N, F, OH, OW = dy_dot.shape
         weight = self.params["weight"]
+        W_mat = weight.reshape(F, -1)                                    # (F, C·KH·KW)
         dY_dot = dy_dot.transpose(1, 0, 2, 3).reshape(F, N * OH * OW)    # (F, N·OH·OW)
-        self.grads["weight"] += (cols_dot @ dY_dot.T).T.reshape(weight.shape)
-        dx_dot = col2im(weight.reshape(F, -1).T @ dY_dot, x_shape, *self.kernel_size,
+        dW_mat = (cols_dot @ dY_dot.T).T                   # dẎ·cols_dotᵀ, oriented as in backward
+        self.grads["weight"] += dW_mat.reshape(weight.shape)
+        dx_dot = col2im(W_mat.T @ dY_dot, x_shape, *self.kernel_size,
                         self.stride, self.padding, self.dilation)
         return dx, dx_dot
 
@@ -184,18 +194,18 @@ class Conv2d(_ConvBase):
 class ConvTranspose2d(_ConvBase):
     """2-D transposed convolution, as torch.nn.ConvTranspose2d: the ADJOINT of Conv2d.
 
-    x: (N, C_in, H, W); W: (C_in, C_out, KH, KW) (torch's layout); b: (C_out,);
+    x: (N, C_in, H, Wd); W: (C_in, C_out, KH, KW) (torch's layout); b: (C_out,);
     y: (N, C_out, OH, OW) with OH = (H − 1)·s − 2p + d(KH − 1) + output_padding + 1.
 
-    A Conv2d(C_out, C_in) with the same weight maps (N, C_out, OH, OW) to (N, C_in, H, W) as
+    A Conv2d(C_out, C_in) with the same weight maps (N, C_out, OH, OW) to (N, C_in, H, Wd) as
     Y = W_mat · im2col(·), W_mat = W.reshape(C_in, C_out·KH·KW). This layer is its transpose:
-    Forward:  cols = W_matᵀ · X: (C_out·KH·KW, N·H·W);  y = col2im(cols) + b
+    Forward:  cols = W_matᵀ · X: (C_out·KH·KW, N·H·Wd);  y = col2im(cols) + b
               (each input pixel scatters a weighted copy of the kernel onto the output).
     Backward (convolutions chapter): dcols = im2col(dy),  dW_mat += X · dcolsᵀ,
     db += Σ_{n,oh,ow} dy,  dX = W_mat · dcols.
     No zeros are inserted between input pixels (the textbook picture of this operation, which
     spends most of its multiplications on those zeros). ``output_padding`` adds rows/columns at
-    the bottom/right: it picks which of the input sizes that a strided conv maps to (H, W) we get.
+    the bottom/right: it picks which of the input sizes that a strided conv maps to (H, Wd) we get.
     Initialisation as torch, whose fan-in for this weight is C_out·KH·KW:
     W, b ~ U(−1/√(C_out·KH·KW), 1/√(C_out·KH·KW)).
     """
@@ -216,43 +226,47 @@ class ConvTranspose2d(_ConvBase):
                                  f"smaller than either stride {self.stride} or dilation "
                                  f"{self.dilation}")
 
-    def output_size(self, H: int, W: int):
-        """(OH, OW) = ((H − 1)·s − 2p + d(K − 1) + output_padding + 1, same for W)."""
+    def output_size(self, H: int, Wd: int):
+        """(OH, OW) = ((H − 1)·s − 2p + d(K − 1) + output_padding + 1, same for Wd)."""
         OH, OW = ((n - 1) * s - 2 * p + d * (k - 1) + op + 1
-                  for n, s, p, d, k, op in zip((H, W), self.stride, self.padding, self.dilation,
+                  for n, s, p, d, k, op in zip((H, Wd), self.stride, self.padding, self.dilation,
                                                self.kernel_size, self.output_padding))
         if OH <= 0 or OW <= 0:
-            raise ValueError(f"{self!r}: input of spatial size ({H}, {W}) is too small for "
+            raise ValueError(f"{self!r}: input of spatial size ({H}, {Wd}) is too small for "
                              f"padding {self.padding}: the output would be ({OH}, {OW})")
         return OH, OW
 
     def forward(self, x):
         self._check_image(x)
-        N, C, H, W = x.shape
-        OH, OW = self.output_size(H, W)
+        N, C, H, Wd = x.shape
+        OH, OW = self.output_size(H, Wd)
         W_mat = self.params["weight"].reshape(C, -1)                      # (C_in, C_out·KH·KW)
-        X = x.transpose(1, 0, 2, 3).reshape(C, N * H * W)                 # (C_in, N·H·W)
-        cols = W_mat.T @ X                                                # (C_out·KH·KW, N·H·W)
-        # The conv whose adjoint this is has its output, of size (H, W), as our input; with
+        X = x.transpose(1, 0, 2, 3).reshape(C, N * H * Wd)                # (C_in, N·H·Wd)
+        cols = W_mat.T @ X                                                # (C_out·KH·KW, N·H·Wd)
+        # The conv whose adjoint this is has its output, of size (H, Wd), as our input; with
         # output_padding ≥ stride (allowed when smaller than dilation) that conv would fit
         # more windows than H, so the window count is given explicitly.
         y = col2im(cols, (N, self.out_channels, OH, OW), *self.kernel_size, self.stride,
-                   self.padding, self.dilation, out_size=(H, W))          # (N, C_out, OH, OW)
+                   self.padding, self.dilation, out_size=(H, Wd))         # (N, C_out, OH, OW)
         if self.has_bias:
             y += self.params["bias"][:, None, None]
-        return y, (X, (H, W))
+        # The cache: X, for dW_mat = X · dcolsᵀ (the input, already laid out as a matrix), and
+        # the input's spatial size (H, Wd), which the output's size does not determine.
+        return y, (X, (H, Wd))
 
     def backward(self, dy, cache):
-        X, (H, W) = cache                                                 # X: (C_in, N·H·W)
-        C, N = self.in_channels, X.shape[1] // (H * W)
-        self._check_dy(dy, (N, self.out_channels) + self.output_size(H, W))
+        X, (H, Wd) = cache                                                # X: (C_in, N·H·Wd)
+        C, N = self.in_channels, X.shape[1] // (H * Wd)
+        self._check_dy(dy, (N, self.out_channels) + self.output_size(H, Wd))
         weight = self.params["weight"]
+        W_mat = weight.reshape(C, -1)                                     # (C_in, C_out·KH·KW)
         dcols = im2col(dy, *self.kernel_size, self.stride, self.padding, self.dilation,
-                       out_size=(H, W))                                   # (C_out·KH·KW, N·H·W)
+                       out_size=(H, Wd))                                  # (C_out·KH·KW, N·H·Wd)
         # dW_mat = X · dcolsᵀ, computed as (dcols · Xᵀ)ᵀ for speed (see Conv2d.backward).
-        self.grads["weight"] += (dcols @ X.T).T.reshape(weight.shape)
+        dW_mat = (dcols @ X.T).T                                          # (C_in, C_out·KH·KW)
+        self.grads["weight"] += dW_mat.reshape(weight.shape)
         if self.has_bias:
             self.grads["bias"] += dy.sum(axis=(0, 2, 3))                 # db = Σ dy
-        dX = weight.reshape(C, -1) @ dcols                                    # (C_in, N·H·W)
+        dX = W_mat @ dcols                                                # (C_in, N·H·Wd)
         xp = get_array_module(dX)
-        return xp.ascontiguousarray(dX.reshape(C, N, H, W).transpose(1, 0, 2, 3))
+        return xp.ascontiguousarray(dX.reshape(C, N, H, Wd).transpose(1, 0, 2, 3))

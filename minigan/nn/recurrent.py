@@ -62,20 +62,21 @@ def _check_batch(layer, x, N):
 class LSTMCell(Module):
     """One LSTM step, as torch.nn.LSTMCell.
 
-    x: (N, I); state (h, c): each (N, H), zeros when None -> (h', c'), each (N, H)::
+    x: (N, I); state (h_prev, c_prev): each (N, H), zeros when None -> (h, c), each (N, H)::
 
-        a = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh                      (N, 4H), gates (i, f, g, o)
+        a = x W_ihᵀ + b_ih + h_prev W_hhᵀ + b_hh                 (N, 4H), gates (i, f, g, o)
         i, f, o = σ(a_i), σ(a_f), σ(a_o);  g = tanh(a_g)
-        c' = f ⊙ c + i ⊙ g;                h' = o ⊙ tanh(c')
+        c = f ⊙ c_prev + i ⊙ g;            h = o ⊙ tanh(c)
 
-    Backward (chapter 9): ``backward(dh', dc', cache) -> (dx, dh, dc)``, either upstream
-    gradient may be None (zero). c' reaches the loss directly and through h', so::
+    Backward (chapter 9): ``backward(dh_next, dc_next, cache) -> (dx, dh_prev, dc_prev)``,
+    dh_next and dc_next the upstream gradients of h and c, either may be None (zero).
+    c reaches the loss directly and through h, so its total gradient has two terms::
 
-        dc_total = dc' + dh' ⊙ o ⊙ (1 − tanh²c')
-        da_i = dc_total ⊙ g ⊙ i(1 − i)        da_f = dc_total ⊙ c ⊙ f(1 − f)
-        da_g = dc_total ⊙ i ⊙ (1 − g²)        da_o = dh' ⊙ tanh c' ⊙ o(1 − o)
-        dc = dc_total ⊙ f;   dx = da W_ih;   dh = da W_hh
-        dW_ih += daᵀ x;   dW_hh += daᵀ h;   db_ih, db_hh += Σ_n da
+        dc_total = dc_next + dh_next ⊙ o ⊙ (1 − tanh²c)
+        da_i = dc_total ⊙ g ⊙ i(1 − i)        da_f = dc_total ⊙ c_prev ⊙ f(1 − f)
+        da_g = dc_total ⊙ i ⊙ (1 − g²)        da_o = dh_next ⊙ tanh c ⊙ o(1 − o)
+        dc_prev = dc_total ⊙ f;   dx = da W_ih;   dh_prev = da W_hh
+        dW_ih += daᵀ x;   dW_hh += daᵀ h_prev;   db_ih, db_hh += Σ_n da
 
     (the pointwise lines are one fused kernel, :mod:`minigan.kernels.lstm`).
     """
@@ -98,31 +99,34 @@ class LSTMCell(Module):
     def forward(self, x, state=None):
         self._check_input(x, ndim=2, last=self.input_size)
         _check_batch(self, x, x.shape[0])
-        h, c = _state(self, state, (x.shape[0], self.hidden_size), x, ("h", "c"))
+        h_prev, c_prev = _state(self, state, (x.shape[0], self.hidden_size), x, ("h", "c"))
         p = self.params
-        gates = x @ p["weight_ih"].T + h @ p["weight_hh"].T
+        a = x @ p["weight_ih"].T + h_prev @ p["weight_hh"].T               # (N, 4H)
         if self.has_bias:
-            gates += p["bias_ih"] + p["bias_hh"]
-        h_new, c_new, acts, tanh_c = lstm_gates_forward(gates, c)
-        return (h_new, c_new), (x, h, c, acts, tanh_c)
+            a += p["bias_ih"] + p["bias_hh"]
+        h, c, acts, tanh_c = lstm_gates_forward(a, c_prev)   # acts: the gates i, f, g, o
+        # The cache: what backward needs, x and h_prev for dW_ih, dW_hh, and for the pointwise
+        # part c_prev, the activated gates and tanh(c) (a itself is not needed).
+        return (h, c), (x, h_prev, c_prev, acts, tanh_c)
 
-    def backward(self, dh, dc, cache):
-        x, h, c, acts, tanh_c = cache
+    def backward(self, dh_next, dc_next, cache):
+        x, h_prev, c_prev, acts, tanh_c = cache
         xp = get_array_module(x)
-        if dh is None:
-            dh = xp.zeros_like(h)
-        _check_grad(self, dh, h.shape, "dh")
-        if dc is not None:
-            _check_grad(self, dc, h.shape, "dc")
-        da, dc_prev = lstm_gates_backward(dh, dc, acts, c, tanh_c)
-        p, g = self.params, self.grads
-        g["weight_ih"] += da.T @ x
-        g["weight_hh"] += da.T @ h
+        if dh_next is None:
+            dh_next = xp.zeros_like(h_prev)
+        _check_grad(self, dh_next, h_prev.shape, "dh")
+        if dc_next is not None:
+            _check_grad(self, dc_next, h_prev.shape, "dc")
+        da, dc_prev = lstm_gates_backward(dh_next, dc_next, acts, c_prev, tanh_c)
+        params, grads = self.params, self.grads
+        grads["weight_ih"] += da.T @ x
+        grads["weight_hh"] += da.T @ h_prev
         if self.has_bias:
             db = da.sum(axis=0)
-            g["bias_ih"] += db
-            g["bias_hh"] += db
-        return da @ p["weight_ih"], da @ p["weight_hh"], dc_prev
+            grads["bias_ih"] += db
+            grads["bias_hh"] += db
+        dx, dh_prev = da @ params["weight_ih"], da @ params["weight_hh"]
+        return dx, dh_prev, dc_prev
 
     def _shape_hint(self):
         return f"(N, {self.input_size})"
@@ -154,10 +158,10 @@ def _state(layer, state, shape, x, names):
     return tuple(out)
 
 
-def _check_grad(layer, g, shape, name):
-    if not hasattr(g, "shape") or tuple(g.shape) != tuple(shape):
+def _check_grad(layer, grad, shape, name):
+    if not hasattr(grad, "shape") or tuple(grad.shape) != tuple(shape):
         raise ValueError(f"{layer!r}: expected {name} of shape {tuple(shape)}, "
-                         f"got {tuple(getattr(g, 'shape', ()))}")
+                         f"got {tuple(getattr(grad, 'shape', ()))}")
 
 
 class _RNNBase(Module):
@@ -198,17 +202,22 @@ class _RNNBase(Module):
                     p[f"bias_hh_l{k}"])
         return p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"], None, None
 
-    def _add_grads(self, k, da_x, x, da_h, h_prev):
-        """dW_ih += Σ_t da_xᵀ x, dW_hh += Σ_t da_hᵀ h_{t−1}, biases: Σ over steps and batch."""
+    def _add_grads(self, k, x, da_x, h_prev, da_h, *, same_da=False):
+        """Layer k's parameter gradients, summed over steps and batch, from the gradients of
+        the two sides of the pre-activations, input (x_t W_ihᵀ + b_ih) and hidden
+        (h_{t−1} W_hhᵀ + b_hh): dW_ih += Σ_t da_xᵀ x_t, dW_hh += Σ_t da_hᵀ h_{t−1},
+        db_ih += Σ da_x, db_hh += Σ da_h. x, h_prev: (T, N, ·); da_x, da_h: (T, N, GH).
+        ``same_da=True`` says that da_h equals da_x (the LSTM, whose a is the plain sum of
+        the two sides, so both get its gradient da): db_hh = db_ih is then summed once."""
         G, H = self._gates, self.hidden_size
-        da_x2, da_h2 = da_x.reshape(-1, G * H), da_h.reshape(-1, G * H)
-        g = self.grads
-        g[f"weight_ih_l{k}"] += da_x2.T @ x.reshape(da_x2.shape[0], -1)
-        g[f"weight_hh_l{k}"] += da_h2.T @ h_prev.reshape(-1, H)
+        da_x2, da_h2 = da_x.reshape(-1, G * H), da_h.reshape(-1, G * H)   # (T·N, GH)
+        grads = self.grads
+        grads[f"weight_ih_l{k}"] += da_x2.T @ x.reshape(da_x2.shape[0], -1)
+        grads[f"weight_hh_l{k}"] += da_h2.T @ h_prev.reshape(-1, H)
         if self.has_bias:
-            db_x = da_x2.sum(axis=0)
-            g[f"bias_ih_l{k}"] += db_x
-            g[f"bias_hh_l{k}"] += db_x if da_h is da_x else da_h2.sum(axis=0)
+            db_ih = da_x2.sum(axis=0)
+            grads[f"bias_ih_l{k}"] += db_ih
+            grads[f"bias_hh_l{k}"] += db_ih if same_da else da_h2.sum(axis=0)
 
     def _forward(self, x, state):
         """x in the layer's layout; state: tuple of (L, N, H) arrays or None."""
@@ -236,20 +245,22 @@ class _RNNBase(Module):
         caches, N, T = cache
         xp = get_array_module(caches[0][0])
         H, L = self.hidden_size, self.num_layers
+        d_out = dy                       # the gradient of the layer's outputs, top layer first
         if dy is not None:
             _check_grad(self, dy, (N, T, H) if self.batch_first else (T, N, H), "dy")
-            dy = dy.transpose(1, 0, 2) if self.batch_first else dy      # (T, N, H), read only
+            d_out = dy.transpose(1, 0, 2) if self.batch_first else dy   # (T, N, H), read only
         for d, name in zip(dstate, self._state_names):
             if d is not None:
                 _check_grad(self, d, (L, N, H), "d" + name + "_n")
-        d0 = [[None] * L for _ in self._state_names]
+        dstate0 = [[None] * L for _ in self._state_names]   # [state][layer]: d of h0 (and c0)
         for k in reversed(range(L)):
-            dy, dfirst = self._layer_backward(
-                k, dy, tuple(None if d is None else d[k] for d in dstate), caches[k])
-            for i, d in enumerate(dfirst):
-                d0[i][k] = d
-        dx = xp.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy
-        return (dx,) + tuple(xp.stack(d) for d in d0)
+            # layer k's dx is the gradient of layer k−1's outputs
+            d_out, dstate0_k = self._layer_backward(
+                k, d_out, tuple(None if d is None else d[k] for d in dstate), caches[k])
+            for i, d in enumerate(dstate0_k):
+                dstate0[i][k] = d
+        dx = xp.ascontiguousarray(d_out.transpose(1, 0, 2)) if self.batch_first else d_out
+        return (dx,) + tuple(xp.stack(d) for d in dstate0)
 
     def _shape_hint(self):
         return f"(N, T, {self.input_size})" if self.batch_first else f"(T, N, {self.input_size})"
@@ -285,46 +296,57 @@ class LSTM(_RNNBase):
         return self._backward(dy, (dh_n, dc_n), cache)
 
     def _layer_forward(self, k, x, state):
-        """x: (T, N, In) contiguous; state (h0, c0): (N, H) -> y (T, N, H), (h_T, c_T), cache."""
+        """x: (T, N, In) contiguous; state (h0, c0): (N, H) -> y (T, N, H), (h_T, c_T), cache.
+        Each step's a = (x_t W_ihᵀ + b) + h_{t−1} W_hhᵀ: the first term for all steps at
+        once (a_x), the second inside the loop; then LSTMCell's pointwise step."""
         xp = get_array_module(x)
         W_ih, W_hh, b_ih, b_hh = self._p(k)
         T, N, H = x.shape[0], x.shape[1], self.hidden_size
-        acts = (x.reshape(T * N, -1) @ W_ih.T).reshape(T, N, 4 * H)   # x_t W_ihᵀ, all t at once
+        a_x = (x.reshape(T * N, -1) @ W_ih.T).reshape(T, N, 4 * H)    # x_t W_ihᵀ, all t at once
         if b_ih is not None:
-            acts += b_ih + b_hh
+            a_x += b_ih + b_hh                                         # a's input side, + b
         hs = xp.empty((T + 1, N, H), dtype=x.dtype)                    # h_0 .. h_T
         cs = xp.empty((T + 1, N, H), dtype=x.dtype)                    # c_0 .. c_T
         hs[0], cs[0] = state
-        tanh_c = xp.empty((T, N, H), dtype=x.dtype)
-        hW = xp.empty((N, 4 * H), dtype=x.dtype)
+        acts = xp.empty((T, N, 4 * H), dtype=x.dtype)                  # gates i, f, g, o, all t
+        tanh_c = xp.empty((T, N, H), dtype=x.dtype)                    # tanh(c_t)
+        hW = xp.empty((N, 4 * H), dtype=x.dtype)                       # h_{t−1} W_hhᵀ
+        a_t = xp.empty((N, 4 * H), dtype=x.dtype)                      # the step's a
         W_hhT = xp.ascontiguousarray(W_hh.T)     # measured: 7% faster per step than W_hh.T
         for t in range(T):
             xp.matmul(hs[t], W_hhT, out=hW)
-            acts[t] += hW                                    # a_t; replaced by the gates below
-            lstm_gates_forward(acts[t], cs[t], out=(hs[t + 1], cs[t + 1], acts[t], tanh_c[t]))
+            xp.add(a_x[t], hW, out=a_t)
+            lstm_gates_forward(a_t, cs[t], out=(hs[t + 1], cs[t + 1], acts[t], tanh_c[t]))
+        # The cache (a_x and a_t are not kept): x and h_0..h_{T−1} for dW_ih and dW_hh, and for
+        # the pointwise backward c_0..c_{T−1}, the activated gates and tanh(c_t) of every step.
         return hs[1:], (hs[T], cs[T]), (x, hs, cs, acts, tanh_c)
 
     def _layer_backward(self, k, dy, dstate, cache):
-        """dy: (T, N, H) or None; dstate (dh_T, dc_T) or Nones -> dx (T, N, In), (dh_0, dc_0)."""
+        """dy: (T, N, H) or None; dstate (dh_T, dc_T) or Nones -> dx (T, N, In), (dh_0, dc_0).
+
+        Step t's backward is LSTMCell's, with dh_next = dy_t + (step t+1's dh_prev) and
+        dc_next = step t+1's dc_prev; the loop starts from dh_prev, dc_prev := dh_T, dc_T."""
         x, hs, cs, acts, tanh_c = cache
         xp = get_array_module(x)
         W_ih, W_hh, _, _ = self._p(k)
         T, N, H = acts.shape[0], acts.shape[1], self.hidden_size
         dh_T, dc_T = dstate
-        dh = xp.zeros((N, H), x.dtype) if dh_T is None else dh_T.astype(x.dtype, copy=True)
-        dc = xp.zeros((N, H), x.dtype) if dc_T is None else dc_T.astype(x.dtype, copy=True)
-        da = xp.empty_like(acts)
-        dh_t = xp.empty((N, H), x.dtype)
+        dh_prev = xp.zeros((N, H), x.dtype) if dh_T is None else dh_T.astype(x.dtype, copy=True)
+        dc_prev = xp.zeros((N, H), x.dtype) if dc_T is None else dc_T.astype(x.dtype, copy=True)
+        da = xp.empty_like(acts)                           # da_t of every step: (T, N, 4H)
+        dh_next = xp.empty((N, H), x.dtype)
         for t in reversed(range(T)):
             if dy is not None:
-                xp.add(dy[t], dh, out=dh_t)                # dh_t = dy_t + (from step t+1)
+                xp.add(dy[t], dh_prev, out=dh_next)        # dh_next = dy_t + (from step t+1)
             else:
-                dh_t[...] = dh
-            lstm_gates_backward(dh_t, dc, acts[t], cs[t], tanh_c[t], out=(da[t], dc))
-            xp.matmul(da[t], W_hh, out=dh)                # dh_{t−1} = da_t W_hh
-        self._add_grads(k, da, x, da, hs[:-1])
+                dh_next[...] = dh_prev
+            dc_next = dc_prev      # step t+1's dc_prev; overwritten in place by step t's
+            lstm_gates_backward(dh_next, dc_next, acts[t], cs[t], tanh_c[t],
+                                out=(da[t], dc_prev))
+            xp.matmul(da[t], W_hh, out=dh_prev)           # dh_prev = da_t W_hh
+        self._add_grads(k, x, da, hs[:-1], da, same_da=True)   # one da for both sides of a
         dx = (da.reshape(T * N, 4 * H) @ W_ih).reshape(T, N, -1)
-        return dx, (dh, dc)
+        return dx, (dh_prev, dc_prev)                      # (dh_0, dc_0)
 
 
 class GRU(_RNNBase):
@@ -337,13 +359,13 @@ class GRU(_RNNBase):
         n = tanh(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))
         h' = (1 − z) ⊙ n + z ⊙ h
 
-    Backward of a step (chapter 9), with q = h W_hnᵀ + b_hn and upstream dh'::
+    Backward of a step (chapter 9), with q = h W_hnᵀ + b_hn and upstream dh_next (of h')::
 
-        dn = dh' ⊙ (1 − z);  dz = dh' ⊙ (h − n);  da_n = dn ⊙ (1 − n²)
+        dn = dh_next ⊙ (1 − z);  dz = dh_next ⊙ (h − n);  da_n = dn ⊙ (1 − n²)
         da_z = dz ⊙ z(1 − z);  da_r = da_n ⊙ q ⊙ r(1 − r)
-        input side  (→ W_ih, b_ih, dx):  (da_r, da_z, da_n)
-        hidden side (→ W_hh, b_hh):      (da_r, da_z, da_n ⊙ r)
-        dh = dh' ⊙ z + (hidden side) W_hh
+        input side  (→ W_ih, b_ih, dx):  da_x = (da_r, da_z, da_n)
+        hidden side (→ W_hh, b_hh):      da_h = (da_r, da_z, da_n ⊙ r)
+        dh_prev = dh_next ⊙ z + da_h W_hh
 
     x: (N, T, I) (batch_first) or (T, N, I); h0: (L, N, H), zeros when None.
     ``forward(x, h0=None) -> ((y, h_n), cache)``: y (N, T, H), h_n (L, N, H).
@@ -390,22 +412,22 @@ class GRU(_RNNBase):
         xp = get_array_module(x)
         W_ih, W_hh, _, _ = self._p(k)
         T, N, H = rzn.shape[0], rzn.shape[1], self.hidden_size
-        dh = xp.zeros((N, H), x.dtype) if dstate[0] is None \
+        dh_prev = xp.zeros((N, H), x.dtype) if dstate[0] is None \
             else dstate[0].astype(x.dtype, copy=True)
         da_x = xp.empty_like(rzn)                  # input side (da_r, da_z, da_n)
         da_h = xp.empty_like(rzn)                  # hidden side (da_r, da_z, da_n ⊙ r)
         for t in reversed(range(T)):
-            dh_t = dh if dy is None else dy[t] + dh
+            dh_next = dh_prev if dy is None else dy[t] + dh_prev
             r, z, n = rzn[t, :, :H], rzn[t, :, H:2 * H], rzn[t, :, 2 * H:]
-            dn = dh_t * (1 - z)
-            dz = dh_t * (hs[t] - n)
+            dn = dh_next * (1 - z)
+            dz = dh_next * (hs[t] - n)
             da_n = dn * (1 - n * n)
             da_x[t, :, :H] = da_n * q[t] * r * (1 - r)             # da_r
             da_x[t, :, H:2 * H] = dz * z * (1 - z)                  # da_z
             da_x[t, :, 2 * H:] = da_n
             da_h[t, :, :2 * H] = da_x[t, :, :2 * H]
             da_h[t, :, 2 * H:] = da_n * r
-            dh = dh_t * z + da_h[t] @ W_hh
-        self._add_grads(k, da_x, x, da_h, hs[:-1])
+            dh_prev = dh_next * z + da_h[t] @ W_hh
+        self._add_grads(k, x, da_x, hs[:-1], da_h)
         dx = (da_x.reshape(T * N, 3 * H) @ W_ih).reshape(T, N, -1)
-        return dx, (dh,)
+        return dx, (dh_prev,)
