@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from minigan.cli import preset
+from minigan.presets import preset
 from minigan.gans import get_model_class
 from minigan.tasks import make_task
 from minigan.train import fit
@@ -59,8 +59,8 @@ def main(argv=None):
     results = {}
     if "digits" in args.data:
         from minigan.data import load_digits
-        from minigan.features import digits_feature_net
-        from minigan.metrics import digits_classifier
+        from minigan.evaluation.features import digits_feature_net
+        from minigan.evaluation.metrics import digits_classifier
         test = load_digits(split="test")
         acc_cnn = digits_feature_net().accuracy(test)
         acc_sk = float((digits_classifier().predict(test.flat.astype(np.float64)) == test.labels).mean())

@@ -57,7 +57,7 @@ from minigan.data.sequences import VOCAB, ExpressionDataset, OracleLSTM  # noqa:
 from minigan.gans.seqgan import SeqGAN  # noqa: E402
 from minigan.lm import MLE  # noqa: E402
 from minigan.nn import log_softmax  # noqa: E402
-from minigan.seqmetrics import sequence_report  # noqa: E402
+from minigan.evaluation.sequences import sequence_report  # noqa: E402
 
 
 # SeqGAN variants, each trained from the SAME MLE-pretrained G of a seed (--variants). Both

@@ -7,7 +7,7 @@
 
 Each row is a model and its settings (listed below and printed with the table); each run trains
 it from seed s on the dataset's batch stream, then scores 2500 samples as the VEEGAN/PacGAN
-tables do (``minigan.metrics.mode_metrics``): modes covered (a mode counts once one sample lies
+tables do (``minigan.evaluation.metrics.mode_metrics``): modes covered (a mode counts once one sample lies
 within 3σ of its centre), the share of high-quality samples (within 3σ of some centre), and
 the reverse KL of the high-quality samples' histogram over the modes to the uniform one.
 Prints one line per run, then a Markdown table of means ± standard deviations, the worst
@@ -63,7 +63,7 @@ DATASETS = ["ring8", "grid25"]
 def settings(row, data):
     spec = ROWS[row]
     if spec.get("preset"):
-        from minigan.cli import preset
+        from minigan.presets import preset
         p = preset(spec["model"], data)
         return spec["model"], dict(p["model"]), p["batch_size"], p["steps"]
     return spec["model"], dict(spec["kw"]), spec["batch"], spec["steps"]

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import backend
 from .backend import get_array_module, to_numpy
+from .checkpointed import Checkpointed
 from .nn import LSTM, Embedding, Linear, Module, clip_grad_norm, log_softmax
 from .optim import Adam
 
@@ -263,7 +264,7 @@ class LanguageModel(Module):
                 f"T={self.seq_len}, start={self.start_token})")
 
 
-class MLE:
+class MLE(Checkpointed):
     """Maximum-likelihood training of a :class:`LanguageModel` with Adam and gradient clipping,
     in the shape :func:`minigan.train.fit` expects (``train_step(tokens) -> {"nll": ...}``,
     ``step``, ``state_dict``, ``config``, ``name``).
@@ -298,13 +299,5 @@ class MLE:
     def sample(self, n, temperature=1.0, top_k=None, seed=None):
         return self.G.sample(n, temperature, top_k, seed=self.seed + 1 if seed is None else seed)
 
-    def state_dict(self) -> dict:
-        out = {"step": np.asarray(self.step)}
-        out.update({"G." + k: v for k, v in self.G.state_dict().items()})
-        out.update({"opt." + k: v for k, v in self.opt.state_dict().items()})
-        return out
-
-    def load_state_dict(self, state: dict):
-        self.G.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("G.")})
-        self.opt.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("opt.")})
-        self.step = int(state["step"])
+    # the checkpoint: step, G and the optimiser, loaded strictly and all or nothing (as a GAN's)
+    parts = ("G", "opt")

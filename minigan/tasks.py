@@ -12,7 +12,7 @@ import numpy as np
 
 from .data import DataLoader, load_dataset, make_loader
 from .data.toy import GaussianMixture
-from .metrics import conditional_accuracy, digits_metrics, image_quality, mode_metrics
+from .evaluation.metrics import conditional_accuracy, digits_metrics, image_quality, mode_metrics
 
 N_EVAL_TOY = 2500        # samples scored on the toy mixtures, as in the VEEGAN/PacGAN tables
 N_EVAL_SEQ = 2000        # token sequences scored on the oracle and the grammar
@@ -55,7 +55,7 @@ class DigitsTask:
         a Fréchet distance on the features of a CNN that minigan trains on the digits, each
         beside the value real held-out digits reach. As many samples as training images,
         so that the FID floor (real train vs real test) is comparable."""
-        from .features import digits_feature_net
+        from .evaluation.features import digits_feature_net
         samples = model.sample(len(self.train), seed=self.seed + 12345)
         out = digits_metrics(samples)
         test = load_dataset(self.name, split="test")
@@ -142,7 +142,7 @@ class OracleTask:
 
 class GrammarTask:
     """5,000 arithmetic expressions (T = 16) as benchmarks/quality_seq.py's grammar part;
-    measured by :func:`minigan.seqmetrics.sequence_report` of 2,000 samples: validity,
+    measured by :func:`minigan.evaluation.sequences.sequence_report` of 2,000 samples: validity,
     distinct-2/3, unique sentences, novelty with respect to the training set."""
 
     def __init__(self, name, batch_size, seed):
@@ -154,7 +154,7 @@ class GrammarTask:
         return self.loader.batch_at(step)
 
     def evaluate(self, model):
-        from .seqmetrics import sequence_report
+        from .evaluation.sequences import sequence_report
         out = sequence_report(model.sample(N_EVAL_SEQ, seed=self.seed + 12345),
                               reference=self.data.tokens)
         out["n_samples"] = N_EVAL_SEQ

@@ -26,7 +26,8 @@ def check_tests(module, correct):
     answer) pairs, several right answers per check where they can be written differently.
 
     - each right answer passes its check (:func:`assert_passes`);
-    - every ``check_*`` of ``module`` has at least one right answer in ``correct``;
+    - every ``check_*`` defined in ``module`` (a module of minigan.exercises, or a list of
+      them) has at least one right answer in ``correct``;
     - each check lets an unfinished exercise's NotImplementedError through unchanged.
 
     Use: ``test_accepts, test_covered, test_not_implemented = check_tests(ex, CORRECT)`` at
@@ -37,9 +38,12 @@ def check_tests(module, correct):
     def test_check_accepts_correct_answer(check, fn, capsys):
         assert_passes(check, fn, capsys)
 
-    def test_every_check_is_covered():
+    modules = module if isinstance(module, (list, tuple)) else [module]
+
+    def test_every_check_is_covered():      # every check the chapter's modules define
         assert ({c.__name__ for c in checks}
-                == {n for n in module.__all__ if n.startswith("check_")})
+                == {n for m in modules for n, v in vars(m).items()
+                    if n.startswith("check_") and getattr(v, "__module__", None) == m.__name__})
 
     @pytest.mark.parametrize("check", checks, ids=[c.__name__ for c in checks])
     def test_not_implemented_propagates_unchanged(check):

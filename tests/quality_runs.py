@@ -28,7 +28,7 @@ import numpy as np
 
 from minigan.backend import blas_threads
 from minigan.data import DataLoader, load_dataset, load_digits, make_loader, ring8
-from minigan.metrics import (assign_to_modes, conditional_accuracy, digits_classifier,
+from minigan.evaluation.metrics import (assign_to_modes, conditional_accuracy, digits_classifier,
                              digits_metrics, mode_metrics)
 
 SEEDS = (0, 1, 2)

@@ -11,7 +11,7 @@ from quality_runs import assert_quality
 from minigan.data import load_digits, make_loader
 from minigan.gans.cgan import CDCGAN, CGAN
 from minigan.gradcheck import check_scalar_function
-from minigan.metrics import conditional_accuracy, digits_classifier
+from minigan.evaluation.metrics import conditional_accuracy, digits_classifier
 from minigan.nn import bce_with_logits
 
 MODES = ["onehot", "embedding"]

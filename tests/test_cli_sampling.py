@@ -14,7 +14,8 @@ import pytest
 from matplotlib.image import imread
 
 from minigan import cli, tasks
-from minigan.cli import PRESETS, main, resume_phase_note
+from minigan.cli import main, resume_phase_note
+from minigan.presets import PRESETS
 from minigan.gans import get_model_class
 from minigan.gans.gan import GAN
 from minigan.tasks import SAMPLE_VALUES, chunk_seed, make_task

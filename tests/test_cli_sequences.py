@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from minigan.cli import DEFAULT_DATA, PRESETS, describe_phases, main, plan_phases
+from minigan.cli import describe_phases, main
+from minigan.presets import DEFAULT_DATA, PRESETS, plan_phases
 from minigan.gans import MODELS
 from minigan.gans.seqgan import SeqGAN
 from minigan.train import fit, load_model, read_checkpoint

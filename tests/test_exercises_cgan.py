@@ -3,7 +3,7 @@ each with the hint that names the mistake."""
 import numpy as np
 import pytest
 
-from minigan import exercises_cgan as ex
+from minigan.exercises import ch06_conditional as ex
 from minigan.exercises import ExerciseError
 
 from exercise_helpers import check_tests
@@ -73,7 +73,7 @@ CORRECT = [
 
 def test_references_agree_with_the_library():
     # the label maps are what CDCGAN's discriminator sees; the accuracy is what
-    # minigan.metrics.conditional_accuracy computes from the judge's predictions
+    # minigan.evaluation.metrics.conditional_accuracy computes from the judge's predictions
     from minigan.gans.cgan import CDCGAN
     m = CDCGAN(data_shape=(1, 4, 4), n_classes=3, latent_dim=2, width=2, seed=0, dtype="float64")
     seen = {}
@@ -83,7 +83,7 @@ def test_references_agree_with_the_library():
     m.discriminate(x, y)
     np.testing.assert_array_equal(seen["h"], ex._label_maps_reference(x, y, 3))
 
-    from minigan.metrics import conditional_accuracy
+    from minigan.evaluation.metrics import conditional_accuracy
 
     class Judge:
         def predict(self, rows):

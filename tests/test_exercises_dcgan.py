@@ -3,7 +3,7 @@ each with the hint that names the mistake."""
 import numpy as np
 import pytest
 
-from minigan import exercises_dcgan as ex
+from minigan.exercises import ch05_dcgan as ex
 from minigan.exercises import ExerciseError
 
 from exercise_helpers import check_tests

@@ -3,7 +3,7 @@ each with the hint that names the mistake."""
 import numpy as np
 import pytest
 
-from minigan import exercises_lstm as ex
+from minigan.exercises import ch09_lstm as ex
 from minigan.exercises import ExerciseError
 
 from exercise_helpers import check_tests

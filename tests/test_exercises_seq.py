@@ -3,7 +3,7 @@ each with the hint that names the mistake."""
 import numpy as np
 import pytest
 
-from minigan import exercises_seq as ex
+from minigan.exercises import ch10_sequences as ex
 from minigan.data.sines import wasserstein_1d as library_w1
 from minigan.exercises import ExerciseError
 

@@ -3,9 +3,9 @@ each with the hint that names the mistake."""
 import numpy as np
 import pytest
 
-from minigan import exercises_stability as ex
+from minigan.exercises import ch08_stability as ex
 from minigan.exercises import ExerciseError
-from minigan.metrics import mode_metrics
+from minigan.evaluation.metrics import mode_metrics
 from minigan.nn.spectral import power_iteration as minigan_power_iteration
 
 from exercise_helpers import check_tests

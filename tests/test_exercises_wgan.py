@@ -3,7 +3,7 @@ each with the hint that names the mistake."""
 import numpy as np
 import pytest
 
-from minigan import exercises_wgan as ex
+from minigan.exercises import ch07_wasserstein as ex
 from minigan.exercises import ExerciseError
 
 from exercise_helpers import check_tests
@@ -66,10 +66,10 @@ CORRECT = [
 
 
 def test_references_are_the_library():
-    """The checks' references are minigan's own code: the penalty of minigan.penalty on a
+    """The checks' references are minigan's own code: the penalty of minigan.nn.penalty on a
     critic whose input gradient is known, and finite differences of the tangent passes."""
     from minigan.nn import Linear, Sequential
-    from minigan.penalty import gradient_penalty
+    from minigan.nn.penalty import gradient_penalty
     rng = np.random.default_rng(0)
     # a linear critic f(x) = x wᵀ has ∇ₓf = w for every x: P = λ (‖w‖ − 1)²
     critic = Sequential(Linear(3, 1, bias=False, rng=rng, dtype="float64"))

@@ -1,4 +1,4 @@
-"""Tests of minigan.features: the CNN classifier whose penultimate layer is FID's feature space."""
+"""Tests of minigan.evaluation.features: the CNN classifier whose penultimate layer is FID's feature space."""
 from pathlib import Path
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 from minigan import backend
 from minigan.data import ImageDataset, load_digits
-from minigan.features import Classifier, digits_feature_net, load_classifier, train_classifier
-from minigan.metrics import classifier_metrics
+from minigan.evaluation.features import Classifier, digits_feature_net, load_classifier, train_classifier
+from minigan.evaluation.metrics import classifier_metrics
 
 REAL = Path("/work/shared/data/mnist")
 to_np = backend.to_numpy

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minigan.data import load_digits
-from minigan.metrics import (feature_statistics, fid, format_image_quality, frechet_distance,
+from minigan.evaluation.metrics import (feature_statistics, fid, format_image_quality, frechet_distance,
                              image_quality, precision_recall)
 
 
@@ -167,7 +167,7 @@ def test_precision_recall_checks_its_arguments(rng):
 # ----------------------------------------------------------------------------- on real digits
 @pytest.fixture(scope="module")
 def digits():
-    from minigan.features import digits_feature_net
+    from minigan.evaluation.features import digits_feature_net
     return digits_feature_net(seed=0), load_digits("train", seed=0), load_digits("test", seed=0)
 
 

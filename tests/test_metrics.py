@@ -1,4 +1,4 @@
-"""Tests of minigan.metrics: mode coverage, high-quality share and reverse KL on known answers."""
+"""Tests of minigan.evaluation.metrics: mode coverage, high-quality share and reverse KL on known answers."""
 import math
 
 import numpy as np
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minigan.data import grid25, ring8, ring_centers
-from minigan.metrics import assign_to_modes, format_mode_metrics, mode_metrics
+from minigan.evaluation.metrics import assign_to_modes, format_mode_metrics, mode_metrics
 
 CENTERS = ring_centers(8, 1.0)
 STD = 0.01

@@ -11,7 +11,7 @@ from minigan.gradcheck import check_scalar_function, numerical_gradient, rel_err
 from minigan.nn import (BatchNorm1d, Conv2d, Flatten, LayerNorm, LeakyReLU, Linear, ReLU,
                         Sequential, Sigmoid, Tanh)
 from minigan.nn.layers import Softplus
-from minigan.penalty import gradient_penalty, r1_penalty
+from minigan.nn.penalty import gradient_penalty, r1_penalty
 
 TOL = 1e-6
 SEED = 7          # the generator of ε, re-created for every evaluation: the same x̂ each time

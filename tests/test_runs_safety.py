@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from minigan.cli import PRESETS, main, optimiser_settings
+from minigan.cli import main, optimiser_settings
+from minigan.presets import PRESETS
 from minigan.data import make_loader, ring8
 from minigan.gans.gan import GAN
 from minigan.gans.seqgan import SeqGAN

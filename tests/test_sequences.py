@@ -1,4 +1,4 @@
-"""Sequence data (minigan.data.sequences) and sequence metrics (minigan.seqmetrics).
+"""Sequence data (minigan.data.sequences) and sequence metrics (minigan.evaluation.sequences).
 
 The grammar: every sampled sentence parses, and the parser rejects specific broken ones.
 The oracle: its NLL is checked against an independent NumPy re-implementation of the LSTM
@@ -13,7 +13,7 @@ import pytest
 from minigan import backend
 from minigan.data.sequences import (VOCAB, ExpressionDataset, OracleLSTM, is_valid,
                                     sample_expression, sample_sentences, validity)
-from minigan.seqmetrics import distinct_n, novelty, sentences, sequence_report
+from minigan.evaluation.sequences import distinct_n, novelty, sentences, sequence_report
 
 
 # --- the grammar ---------------------------------------------------------------------------

@@ -457,7 +457,7 @@ def test_penalty_of_a_spectrally_normalised_critic_is_one_function(penalty, rng)
     the analytic gradient equals the finite-difference gradient of the penalty with u, v held
     at the values of the call's single power-iteration step (σ = uᵀWv follows W). Letting the
     second pass take another step (the bug this guards against) fails this check."""
-    from minigan.penalty import gradient_penalty, r1_penalty
+    from minigan.nn.penalty import gradient_penalty, r1_penalty
     net = _sn_critic(rng)
     sns = [m for m in net.layers if isinstance(m, SpectralNorm)]
     real, fake = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))

@@ -14,7 +14,7 @@ and 2*pi, which are the same point on the circle, so their "8-mode" ring had onl
 modes. :func:`ring_centers` uses ``endpoint=False``.
 
 Samples are float32 arrays of shape (n, 2) on the backend in use (``minigan.backend.xp``), ready
-for a model. :mod:`minigan.metrics` counts how many modes a generator covers.
+for a model. :mod:`minigan.evaluation.metrics` counts how many modes a generator covers.
 """
 from __future__ import annotations
 

@@ -40,8 +40,7 @@ from ..backend import get_array_module, to_numpy
 from ..nn import Embedding, ReLU, Tanh
 from ..optim import Adam
 from .base import GANModel, step_rng
-from .dcgan import (check_conv_shape, check_images, dcgan_discriminator, dcgan_generator,
-                    dcgan_init_, with_remedies)
+from .dcgan import DCGAN, check_conv_shape, check_images
 from .gan import CLASSIFIER_SWITCHES, GAN, check_game, mlp, toolbox_discriminator
 
 CONDITIONINGS = ("onehot", "embedding")
@@ -298,13 +297,8 @@ class CDCGAN(CGAN):
         self.n_classes, self.conditioning = int(n_classes), conditioning
         self.latent_dim, self.loss, self.d_steps = latent_dim, loss, d_steps
         self.code_dim = self.n_classes if conditioning == "onehot" else int(embed_dim)
-        self.G = dcgan_generator(latent_dim + self.code_dim, self.data_shape, width, n_layers, dtype)
-        self.D = dcgan_discriminator(((C + self.code_dim) * self.pack, H, W), width, n_layers, dtype)
-        init = backend.default_rng(seed)
-        dcgan_init_(self.G, init)
-        dcgan_init_(self.D, init)
-        self.D = with_remedies(self.D, self.minibatch_kernels, self.minibatch_dim,
-                               self.spectral_norm, rng=init)
+        self.G, self.D, init = DCGAN.networks(self, latent_dim + self.code_dim, C + self.code_dim,
+                                              width, n_layers, dtype)
         self._codes_and_optimizers(init, dtype, lr_g, lr_d, betas, fake_shape=self.data_shape)
 
     def prepare_batch(self, batch):

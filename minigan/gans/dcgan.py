@@ -137,16 +137,23 @@ class DCGAN(GAN):
         self.data_shape = tuple(int(s) for s in data_shape)
         self.data_dim = int(math.prod(self.data_shape))
         self.latent_dim, self.loss, self.d_steps = latent_dim, loss, d_steps
-        C, H, W = self.data_shape
-        self.G = dcgan_generator(latent_dim, self.data_shape, width, n_layers, dtype)
-        self.D = dcgan_discriminator((C * self.pack, H, W), width, n_layers, dtype)
-        init = backend.default_rng(seed)
-        dcgan_init_(self.G, init)
-        dcgan_init_(self.D, init)
-        self.D = with_remedies(self.D, self.minibatch_kernels, self.minibatch_dim,
-                               self.spectral_norm, rng=init)
+        self.G, self.D, _ = self.networks(latent_dim, self.data_shape[0], width, n_layers, dtype)
         self.setup_training(Adam(self.G, lr=lr_g, betas=betas), Adam(self.D, lr=lr_d, betas=betas),
                             fake=(self.data_shape, self.D.dtype))
+
+    def networks(self, g_inputs, d_channels, width, n_layers, dtype):
+        """The paper's G (from g_inputs numbers to images) and D (of images with d_channels
+        channels, times the pack), initialised as the paper says, D with the remedies that
+        are switched on; and the generator that drew them, for anything drawn after."""
+        _, H, W = self.data_shape
+        G = dcgan_generator(g_inputs, self.data_shape, width, n_layers, dtype)
+        D = dcgan_discriminator((d_channels * self.pack, H, W), width, n_layers, dtype)
+        init = backend.default_rng(self.seed)
+        dcgan_init_(G, init)
+        dcgan_init_(D, init)
+        D = with_remedies(D, self.minibatch_kernels, self.minibatch_dim, self.spectral_norm,
+                          rng=init)
+        return G, D, init
 
     def prepare_batch(self, x):
         """A real batch, checked: (N, C, H, W) with N >= 2 (batch norm needs a batch)."""

@@ -28,8 +28,7 @@ import math
 from .. import backend
 from ..nn import Linear, LeakyReLU, ReLU, Sequential, Tanh
 from ..optim import Adam
-from .base import (GENERAL_SWITCHES, Checkpointed, GANModel, bce_d_loss, bce_g_loss,  # noqa: F401
-                   step_rng)
+from .base import GENERAL_SWITCHES, GANModel, bce_d_loss, bce_g_loss, step_rng
 
 
 def mlp(sizes, hidden_activation, out_activation=None, rng=None, dtype="float32"):

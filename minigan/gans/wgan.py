@@ -26,7 +26,7 @@ without clipping, and with a penalty added to the critic's loss,
 
     L = mean f(x̃) − mean f(x) + λ · mean_n (‖∇ₓ f(x̂_n)‖ − 1)²,   x̂ = εx + (1 − ε)x̃, ε ~ U[0, 1]
 
-whose parameter gradient needs a second-order pass (``minigan.penalty``, ARCHITECTURE.md "Second-order
+whose parameter gradient needs a second-order pass (``minigan.nn.penalty``, ARCHITECTURE.md "Second-order
 gradients"). The critic has no batch norm (it would make f(x̂_n) depend on the other
 samples; layer norm is allowed). ``penalty="r1"`` swaps in R1 (Mescheder et al. 2018),
 γ/2 · mean ‖∇ₓ f(x)‖² at the real data.
@@ -42,7 +42,7 @@ from .. import backend
 from ..nn import Conv2d, Flatten, LayerNorm, LeakyReLU, Linear, ReLU, Sequential, Softplus, Tanh
 from ..nn.jvp import input_gradient
 from ..optim import Adam, RMSprop
-from ..penalty import gradient_penalty, r1_penalty
+from ..nn.penalty import gradient_penalty, r1_penalty
 from .base import GENERAL_SWITCHES, GANModel, step_rng
 from .dcgan import dcgan_generator, dcgan_init_, with_remedies
 from .gan import mlp

@@ -112,7 +112,7 @@ class SpectralNorm(Module):
     A gradient penalty's two passes (``input_gradient``, then ``input_gradient_backward``)
     must see the SAME W_sn, or the parameter gradient belongs to a different function than
     the penalty's value: inside :func:`held_power_iteration` only the first call takes its
-    step and later calls reuse its u, v, σ (minigan.penalty does this).
+    step and later calls reuse its u, v, σ (minigan.nn.penalty does this).
     """
 
     def __init__(self, layer, n_power_iterations: int = 1, eps: float = 1e-12, rng=None):

@@ -17,7 +17,7 @@ layers and Adam::
 
 ``Classifier.features(images)`` gives the (N, F) features, ``predict`` / ``predict_proba`` the
 class, ``save`` / :func:`load_classifier` store it as one ``.npz``. A ``Classifier`` can be
-passed wherever :mod:`minigan.metrics` wants a ``feature_fn`` or a scikit-learn-like classifier.
+passed wherever :mod:`minigan.evaluation.metrics` wants a ``feature_fn`` or a scikit-learn-like classifier.
 """
 from __future__ import annotations
 
@@ -27,11 +27,11 @@ import time
 
 import numpy as np
 
-from . import backend
-from .backend import to_numpy
-from .fileio import atomic_file
-from .nn import Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, Sequential, softmax, softmax_cross_entropy
-from .optim import Adam
+from .. import backend
+from ..backend import to_numpy
+from ..fileio import atomic_file
+from ..nn import Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, Sequential, softmax, softmax_cross_entropy
+from ..optim import Adam
 
 __all__ = ["Classifier", "train_classifier", "load_classifier", "digits_feature_net"]
 
@@ -177,7 +177,7 @@ def train_classifier(dataset, epochs: int = 10, seed: int = 0, *, batch_size: in
     Returns: the classifier, in float32, with ``info`` = {"dataset", "epochs", "seed",
     "train_accuracy", "test_accuracy" (if ``test``), "seconds", "loss" (per epoch)}.
     """
-    from .data.loader import DataLoader
+    from ..data.loader import DataLoader
     if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
         raise ValueError(f"train_classifier: epochs must be a positive integer, got {epochs!r}")
     clf = Classifier(dataset.image_shape, dataset.classes, width, feature_dim, seed)
@@ -217,7 +217,7 @@ def digits_feature_net(seed: int = 0, epochs: int = 15) -> Classifier:
     on two cores). Its test-split accuracy is in ``info["test_accuracy"]``."""
     key = (seed, epochs)
     if key not in _DIGITS_NETS:
-        from .data.digits import load_digits
+        from ..data.digits import load_digits
         _DIGITS_NETS[key] = train_classifier(load_digits("train", seed=seed), epochs=epochs,
                                              seed=seed, test=load_digits("test", seed=seed))
     return _DIGITS_NETS[key]

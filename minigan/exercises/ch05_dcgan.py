@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exercises import ExerciseError, _call, _name, _passed, _quiet, _unpack
-from .gradcheck import rel_error
+from .checker import ExerciseError, _call, _name, _passed, _quiet, _unpack
+from ..gradcheck import rel_error
 
 __all__ = ["check_transposed_conv_output_size", "check_interpolate_latents"]
 
@@ -43,7 +43,7 @@ _SIZE_CASES = [
 
 
 def _reference_size(H, k, s, p, op):
-    from .nn import ConvTranspose2d
+    from ..nn import ConvTranspose2d
     layer = ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op, bias=False,
                             dtype="float64")
     return int(layer.output_size(H, H)[0])

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from .backend import to_numpy
+from ..backend import to_numpy
 
 __all__ = ["assign_to_modes", "mode_metrics", "format_mode_metrics", "digits_classifier",
            "classifier_metrics", "digits_metrics"]
@@ -151,7 +151,7 @@ def digits_classifier(seed: int = 0):
     """
     if seed not in _CLASSIFIERS:
         from sklearn.linear_model import LogisticRegression
-        from .data.digits import load_digits
+        from ..data.digits import load_digits
         train = load_digits(split="train", seed=seed)
         clf = LogisticRegression(max_iter=5000)
         clf.fit(to_numpy(train.flat).astype(np.float64), to_numpy(train.labels))
@@ -194,7 +194,7 @@ def digits_metrics(samples, seed: int = 0) -> dict:
     """:func:`classifier_metrics` of generated 8x8 digits, beside the same numbers on the real
     test split (the floor a perfect generator would reach): ``confidence``, ``classes_covered``,
     ``class_kl`` and ``real_confidence``, ``real_classes_covered``, ``real_class_kl``."""
-    from .data.digits import load_digits
+    from ..data.digits import load_digits
     x = np.asarray(to_numpy(samples))
     if x.ndim < 2 or int(np.prod(x.shape[1:])) != 64:
         raise ValueError(f"digits_metrics: expected samples of shape (N, 1, 8, 8) or (N, 64), got {x.shape}")
@@ -208,7 +208,7 @@ def digits_metrics(samples, seed: int = 0) -> dict:
 
 # --- images: Fréchet distance and precision/recall in a feature space ---------------------------
 # FID (Heusel et al. 2017) and the k-NN precision/recall of Kynkäänniemi et al. (2019), computed on
-# the features of a domain classifier trained by minigan (:mod:`minigan.features`) rather than on
+# the features of a domain classifier trained by minigan (:mod:`minigan.evaluation.features`) rather than on
 # Inception features, which would be meaningless for 8x8 digits. Numbers are therefore comparable
 # between runs of this project that use the same feature net, not with published FIDs.
 __all__ += ["feature_statistics", "frechet_distance", "fid", "precision_recall", "image_quality",
@@ -269,7 +269,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
 
 
 def _feature_fn(feature_fn, owner):
-    if hasattr(feature_fn, "features"):            # a minigan.features.Classifier
+    if hasattr(feature_fn, "features"):            # a minigan.evaluation.features.Classifier
         return feature_fn.features
     if not callable(feature_fn):
         raise ValueError(f"{owner}: feature_fn must be callable, images (N, ...) -> features "
@@ -283,7 +283,7 @@ def fid(images_a, images_b, feature_fn) -> float:
     Args:
         images_a, images_b: (N_a, C, H, W), (N_b, C, H, W) (anything ``feature_fn`` takes).
         feature_fn: images -> features (N, F), e.g. a trained
-            :class:`minigan.features.Classifier` (or its ``.features``).
+            :class:`minigan.evaluation.features.Classifier` (or its ``.features``).
 
     FID is biased upwards for small N (the covariance estimates are noisy): compare FIDs only
     at equal sample sizes, and next to the real-data floor (:func:`image_quality`).
@@ -355,7 +355,7 @@ def image_quality(fake, real_train, real_test, feature_fn, k: int = 3) -> dict:
         fake: generated images (N_f, C, H, W).
         real_train: the images the generator was trained on (N_tr, C, H, W).
         real_test: held-out real images (N_te, C, H, W): the reference.
-        feature_fn: images -> (N, F) features (a :class:`minigan.features.Classifier`).
+        feature_fn: images -> (N, F) features (a :class:`minigan.evaluation.features.Classifier`).
         k: the k of :func:`precision_recall`.
 
     Returns a dict:
@@ -421,7 +421,7 @@ def conditional_accuracy(model, classifier=None, n_per_class: int = 100, seed: i
     if classifier is None:
         classifier = digits_classifier()
     if real is None:
-        from .data.digits import load_digits
+        from ..data.digits import load_digits
         test = load_digits(split="test")
         real = (test.images, test.labels)
     x_real = np.asarray(to_numpy(real[0]), dtype=np.float64)

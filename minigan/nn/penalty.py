@@ -22,9 +22,9 @@ If D has several outputs per sample, ∇ₓD is the gradient of their sum.
 """
 from __future__ import annotations
 
-from .backend import get_array_module
-from .nn.jvp import input_gradient, input_gradient_backward
-from .nn.spectral import held_power_iteration
+from ..backend import get_array_module
+from .jvp import input_gradient, input_gradient_backward
+from .spectral import held_power_iteration
 
 __all__ = ["gradient_penalty", "r1_penalty"]
 

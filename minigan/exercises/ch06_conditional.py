@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exercises import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_one_hot", "check_label_maps", "check_conditional_accuracy_from_predictions"]
 
@@ -262,7 +262,7 @@ def check_conditional_accuracy_from_predictions(conditional_accuracy_from_predic
     -> (accuracy, per_class)``: per_class[k] is the share of the samples that asked for class
     k (requested == k) that the judge assigned to k; accuracy is the mean of the K per-class
     shares (each class counts once, however many samples asked for it), as
-    :func:`minigan.metrics.conditional_accuracy` reports them.
+    :func:`minigan.evaluation.metrics.conditional_accuracy` reports them.
     """
     fn = conditional_accuracy_from_predictions
     cases = _accuracy_cases(seed)

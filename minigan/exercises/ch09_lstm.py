@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exercises import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_lstm_cell_backward", "check_lstm_bptt_backward", "check_reinforce_grad"]
 
@@ -111,7 +111,7 @@ def _cell_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, b, mistake=None):
 
 def _cell_reference(dh, dc, x, h_prev, c_prev, W_ih, W_hh, b):
     """minigan's LSTMCell in float64 (bias_ih = b, bias_hh = 0)."""
-    from .nn.recurrent import LSTMCell
+    from ..nn.recurrent import LSTMCell
     I, H = x.shape[1], h_prev.shape[1]
     cell = LSTMCell(I, H, rng=np.random.default_rng(0), dtype="float64")
     cell.params["weight_ih"][...] = W_ih
@@ -287,7 +287,7 @@ def _lstm_forward_states(xs, h0, c0, W_ih, W_hh, b):
 
 def _bptt_reference(dys, dh_T, dc_T, xs, h0, c0, W_ih, W_hh, b):
     """minigan's LSTM (time-major, float64): dxs, dh0, dc0, dW_ih, dW_hh, db."""
-    from .nn.recurrent import LSTM
+    from ..nn.recurrent import LSTM
     I, H = xs.shape[2], h0.shape[1]
     lstm = LSTM(I, H, batch_first=False, rng=np.random.default_rng(0), dtype="float64")
     p = lstm.params
@@ -360,7 +360,7 @@ def _reinforce_reference(logits, actions, rewards, baseline):
     """L = −(1/N) Σ_n (r_n − b_n) log π(a_n | z_n), ∂L/∂z = (r − b)/N ⊙ (softmax(z) − onehot(a)).
 
     The same formula as ``minigan.lm.LanguageModel.loss_and_backward`` with weights r − b."""
-    from .nn import log_softmax
+    from ..nn import log_softmax
     N, V = logits.shape
     A = rewards - baseline
     logp = log_softmax(logits)

@@ -8,7 +8,7 @@ wrong answer looks like a known mistake, a hint. ``NotImplementedError`` raised 
 unfinished exercise propagates unchanged.
 
 The three exercises are the pieces of the gradient penalty's parameter gradient
-(``minigan.penalty``, ``minigan.nn.jvp``; notebook 07, section 4):
+(``minigan.nn.penalty``, ``minigan.nn.jvp``; notebook 07, section 4):
 
 =====================================  ==========  ==============================================
 check                                  exercise    the learner writes
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exercises import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_penalty_dg", "check_tanh_jvp_backward", "check_linear_jvp_backward"]
 
@@ -33,7 +33,7 @@ __all__ = ["check_penalty_dg", "check_tanh_jvp_backward", "check_linear_jvp_back
 # --------------------------------------------------------------------------------------
 
 def _penalty_reference(g, lam):
-    """minigan.penalty's formulas, on g itself: P = λ·mean_n(‖g_n‖ − 1)², v = ∂P/∂g
+    """minigan.nn.penalty's formulas, on g itself: P = λ·mean_n(‖g_n‖ − 1)², v = ∂P/∂g
     = (2λ/N)(‖g_n‖ − 1)·g_n/‖g_n‖ (0 for a row g_n = 0)."""
     N = g.shape[0]
     norm = np.sqrt((g * g).sum(axis=1, keepdims=True))
@@ -65,7 +65,7 @@ def _penalty_cases(rng):
 def check_penalty_dg(penalty_dg, seed=70):
     """Exercise 7.1: ``penalty_dg(g, lam) -> (P, v)``: for the input gradients g (N, D), one
     row per sample, P = λ·(1/N)·Σ_n (‖g_n‖ − 1)² (a float) and v = ∂P/∂g (N, D), with v_n = 0
-    where g_n = 0 (the norm has no gradient there; minigan.penalty's choice).
+    where g_n = 0 (the norm has no gradient there; minigan.nn.penalty's choice).
     """
     fn = penalty_dg
     rng = np.random.default_rng(seed)
@@ -123,7 +123,7 @@ def check_penalty_dg(penalty_dg, seed=70):
                               "unit vector g_n/‖g_n‖ (keepdims=True on the norm)."},
             nonfinite="g_n/‖g_n‖ is 0/0 for a row g_n = 0: return 0 there, e.g. divide by "
                       "np.where(norm > 0, norm, 1).")
-    _passed(fn, f"P and v = ∂P/∂g match minigan.penalty on {len(cases)} cases (batch 1, "
+    _passed(fn, f"P and v = ∂P/∂g match minigan.nn.penalty on {len(cases)} cases (batch 1, "
             "N = D, norms on both sides of 1, a zero row).")
 
 
@@ -133,7 +133,7 @@ def check_penalty_dg(penalty_dg, seed=70):
 
 def _tanh_jvp_reference(dy, dydot, x, xdot):
     """minigan's Tanh.backward_jvp, run on (x, ẋ)."""
-    from .nn.layers import Tanh
+    from ..nn.layers import Tanh
     layer = Tanh()
     _, _, cache = layer.forward_jvp(x, xdot)
     return layer.backward_jvp(dy, dydot, cache)
@@ -200,7 +200,7 @@ def check_tanh_jvp_backward(tanh_jvp_backward, seed=71):
 
 def _linear_jvp_reference(dy, dydot, x, xdot, W, b):
     """minigan's Linear.backward_jvp: (dx, dẋ, dW, db)."""
-    from .nn.layers import Linear
+    from ..nn.layers import Linear
     M, D = W.shape
     layer = Linear(D, M, rng=np.random.default_rng(0), dtype="float64")
     layer.params["weight"][...] = W

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import to_numpy
-from .data.sequences import VOCAB, validity
+from ..backend import to_numpy
+from ..data.sequences import VOCAB, validity
 
 __all__ = ["sentences", "distinct_n", "novelty", "validity", "oracle_nll", "sequence_report"]
 

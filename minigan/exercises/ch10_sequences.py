@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from .exercises import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_rollout_rewards", "check_wasserstein_1d"]
 
@@ -197,7 +197,7 @@ def check_rollout_rewards(rollout_rewards, seed=100):
 
 def _w1_reference(u, v):
     """W1 = ∫ |F_u − F_v| dz between the empirical CDFs (minigan.data.sines.wasserstein_1d)."""
-    from .data.sines import wasserstein_1d
+    from ..data.sines import wasserstein_1d
     return wasserstein_1d(u, v)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exercises import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_power_iteration", "check_pack", "check_reverse_kl_modes"]
 
@@ -33,7 +33,7 @@ def _unit(a):
 
 def _reference_power_iteration(W, u, n_iter):
     """minigan's own (the one SpectralNorm uses), in float64."""
-    from .nn.spectral import power_iteration
+    from ..nn.spectral import power_iteration
     sigma, u, v = power_iteration(np.asarray(W, np.float64), np.asarray(u, np.float64), n_iter)
     return float(sigma), np.asarray(u), np.asarray(v)
 
@@ -157,7 +157,7 @@ def check_power_iteration(power_iteration, seed=80):
 
 def _reference_pack(x, m):
     """What D of GAN(pack=m) sees for a batch x (N, D)."""
-    from .gans import GAN
+    from ..gans import GAN
     model = GAN(data_shape=(x.shape[1],), latent_dim=1, hidden=2, depth=1, pack=m,
                 dtype="float64", seed=0)
     return np.asarray(model._packed(x))
@@ -280,7 +280,7 @@ def _reverse_kl_mistakes(counts):
 def check_reverse_kl_modes(reverse_kl_modes):
     """Exercise 8.3: ``reverse_kl_modes(counts) -> float``: KL(q ‖ uniform) = Σ_k q_k log(q_k·K)
     in nats, q = counts / Σ counts, K = len(counts), with 0·log 0 = 0; ``inf`` when every count
-    is 0 (q undefined), as :func:`minigan.metrics.mode_metrics`.
+    is 0 (q undefined), as :func:`minigan.evaluation.metrics.mode_metrics`.
     """
     fn = reverse_kl_modes
     cases = [("ring8, two empty modes", np.array([310, 280, 0, 305, 290, 0, 320, 295])),

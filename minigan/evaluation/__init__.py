@@ -1,0 +1,4 @@
+"""Measuring generators, in one place: ``metrics`` (modes covered, high-quality share and
+reverse KL on the toy mixtures; FID, precision and recall, conditional accuracy on images),
+``features`` (the digit CNN, trained by minigan, whose penultimate layer is FID's feature
+space) and ``sequences`` (validity, distinct-n, novelty of token sequences)."""
