@@ -12,7 +12,10 @@
 
 A run never destroys another: an --out that holds an earlier run is refused unless
 --overwrite says to delete it, and a directory that a live run is writing is locked
-(minigan.train.run_lock).
+(minigan.train.run_lock). `minigan sample` writes through a temporary file named after its
+process, and removes those that a killed `minigan sample` left where it writes
+(:func:`remove_orphaned_samples`). A checkpoint's config is checked before the model it
+describes is built (minigan.train.load_model): a crafted size is refused, never allocated.
 """
 from __future__ import annotations
 
@@ -23,17 +26,22 @@ import inspect
 import json
 import math
 import os
+import re
 import shlex
 import shutil
+import socket
 import sys
 import tempfile
 import time
+import zlib
 
 from . import __version__
 from .fileio import file_mode
 from .presets import (DATASETS, DEFAULT_DATA, LR_KEYS, PRESETS, SHAPE_KEYS, default_data,
                       plan_phases, preset)
-from .train import CheckpointError, RunLocked, TrainingDiverged
+# memory_limit: half of this machine's memory (minigan.train: load_model bounds a checkpoint's
+# model by it too); imported under this name, which check_train_memory looks up here
+from .train import CheckpointError, RunLocked, TrainingDiverged, memory_limit
 
 # What a run writes into its directory (besides run.json and the snapshots samples/step-N.png):
 # finding any of them, a new run refuses the directory unless --overwrite.
@@ -207,19 +215,6 @@ def resume_settings(args):
         raise ValueError(f"--steps {steps} with --resume: the run in {out} is already at step "
                          f"{model.step}; give --steps {model.step} or more")
     return model, data, seed, batch_size, steps, out
-
-
-def memory_limit():
-    """The most memory a training run may plan to take: half of this machine's memory (the
-    smaller of the physical memory and a cgroup's limit, where they can be read; else 16
-    GiB). Half, since the estimate is rough and the machine runs other things."""
-    total = 16 * 2**30
-    with contextlib.suppress(ValueError, OSError, AttributeError):
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        with contextlib.suppress(OSError, ValueError), open(path) as f:
-            total = min(total, int(f.read().strip()))
-    return total // 2
 
 
 def _size(nbytes):
@@ -625,16 +620,76 @@ def make_parent(path):
                          f"({exc.strerror or exc})") from exc
 
 
+# The temporary file `minigan sample` writes before renaming it to --out is named
+# SAMPLE_TEMPORARY + "<pid>-<host tag>-<random><extension>": the writer's process id and a tag of
+# its machine's name, so that a later `minigan sample` can tell an orphan (its writer was killed
+# before the rename) from a file that a live writer is still filling.
+SAMPLE_TEMPORARY = ".minigan-sample-"
+_SAMPLE_TEMPORARY_NAME = re.compile(re.escape(SAMPLE_TEMPORARY)
+                                    + r"(\d+)-([0-9a-f]{8})-[a-z0-9_]+(\.[A-Za-z0-9]+)?")
+
+
+def _host_tag(host=None):
+    """A short tag of this machine's name (8 hex digits), for temporary file names: a name has
+    room for it where it may not for a host name of up to 253 characters."""
+    return f"{zlib.crc32((host or socket.gethostname()).encode()):08x}"
+
+
+def sample_temporary_prefix():
+    """The start of the name of the temporary files this process writes samples to."""
+    return f"{SAMPLE_TEMPORARY}{os.getpid()}-{_host_tag()}-"
+
+
+def orphaned_sample_files(directory):
+    """The names of the temporary files in ``directory`` that a `minigan sample` killed before
+    its rename left there: named as :func:`sample_temporary_prefix` names them, by a process of
+    this machine that is no longer running (as :func:`minigan.train.run_lock` decides that a
+    lock is stale). A file of a live process, of this very process (another thread may be
+    writing it), of another machine (its process cannot be checked from here) or named
+    otherwise is never one."""
+    from .train import _pid_alive
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    ours, me = _host_tag(), os.getpid()
+    orphans = []
+    for name in names:
+        match = _SAMPLE_TEMPORARY_NAME.fullmatch(name)
+        if match is None or match.group(2) != ours:
+            continue
+        pid = int(match.group(1))
+        if pid != me and not _pid_alive(pid) and os.path.isfile(os.path.join(directory, name)):
+            orphans.append(name)
+    return orphans
+
+
+def remove_orphaned_samples(directory, stream=None):
+    """Remove :func:`orphaned_sample_files` from ``directory`` and say so on ``stream`` (stderr)
+    in one line; returns their names."""
+    removed = []
+    for name in orphaned_sample_files(directory):
+        with contextlib.suppress(FileNotFoundError):       # (another sampler removed it first)
+            os.remove(os.path.join(directory, name))
+            removed.append(name)
+    if removed:
+        print(f"minigan: removed {len(removed)} temporary file(s) left in {directory} by an "
+              f"interrupted `minigan sample`: {', '.join(removed)}", file=stream or sys.stderr)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(path):
     """Yield a temporary file beside ``path`` (with its extension, from which the writers
     take the format) and rename it to ``path`` once written: an interrupted or failed write
-    never leaves a half-written file there. Creating it first checks that the directory is
+    never leaves a half-written file there (one left by a kill is named after its process,
+    :func:`sample_temporary_prefix`, and the next `minigan sample` into the directory removes
+    it: :func:`remove_orphaned_samples`). Creating it first checks that the directory is
     writable, before any sample is drawn: a clear error names --out."""
     directory = os.path.dirname(path) or "."
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".minigan-sample-", suffix=os.path.splitext(path)[1],
-                                   dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=sample_temporary_prefix(),
+                                   suffix=os.path.splitext(path)[1], dir=directory)
     except OSError as exc:
         raise ValueError(f"--out {path}: cannot write in {directory} ({exc.strerror or exc})") from exc
     os.close(fd)
@@ -667,6 +722,7 @@ def _sample(args):
     else:
         layout = check_npy_size(model, n, args.seed, condition, path)
     make_parent(path)
+    remove_orphaned_samples(os.path.dirname(path) or ".")
     with atomic_output(path) as tmp:
         if fmt == "png":
             save_samples_for(model, data, tmp, n=args.n, seed=args.seed, label=label)

@@ -222,20 +222,180 @@ def _read_meta(path, raw):
     return meta
 
 
-def load_model(path):
+# --- what a checkpoint's config may ask for ------------------------------------------------
+# load_model rebuilds a model from its checkpoint's config, type(model)(**config): sizes that
+# come from a file. Two checks keep a crafted or damaged config from taking the machine:
+# 1. before anything is built, every integer in the config (at the top or in its lists, as
+#    data_shape) other than CONFIG_COUNTS must be at most CONFIG_SIZE_BOUND: no minigan model
+#    has a size near it (the presets' largest is 500, SeqGAN's vocabulary), yet it bounds the
+#    sizes that allocate outside the layers (a sequence's length, the sample history's size);
+# 2. the model is then built inside an allocation budget (minigan.nn.module.allocation_budget):
+#    each layer charges its parameters, their gradients and its buffers before it allocates
+#    them, and one that would take the model past the budget is refused before allocating
+#    anything. The budget is the smaller of
+#    - what the checkpoint's own arrays allow: strict loading needs every parameter and buffer
+#      of the model among them, so a model that fits its checkpoint never charges more than
+#      twice their values (a parameter and its gradient) at 8 bytes each, plus LAYER_BYTES per
+#      array; they are in memory already, read from the file, so a config that asks for more
+#      is refused at the cost of what the file itself brought;
+#    - a 1/BUILD_SHARE of memory_limit() (half of this machine's memory): the parameters and
+#      gradients are 2 of the at most 6 copies of each parameter that a model keeps while it
+#      trains (with Adam's two moments, an EMA and a historical average), which must all fit.
+#    This counts exactly what the layers allocate, for every model, with no second copy of the
+#    networks' architecture to keep in step with gans/.
+CONFIG_SIZE_BOUND = 2**24
+# The config entries that count steps or seed a generator rather than size anything: no bound.
+CONFIG_COUNTS = ("seed", "pretrain_g_steps", "pretrain_d_steps", "lr_half_life")
+BUILD_SHARE = 3
+
+
+def memory_limit():
+    """The most memory a training run may plan to take: half of this machine's memory (the
+    smaller of the physical memory and a cgroup's limit, where they can be read; else 16
+    GiB). Half, since the estimate is rough and the machine runs other things."""
+    total = 16 * 2**30
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError), open(path) as f:
+            total = min(total, int(f.read().strip()))
+    return total // 2
+
+
+def _config_ints(value):
+    """The ints in a config value (an int, or lists of them, nested to any depth, walked
+    without recursion): no bools, no floats."""
+    out, stack = [], [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(reversed(v))
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(v)
+    return out
+
+
+def _config_sizes(config):
+    """{entry: its size} for the sizing entries of ``config``: an int itself, a list of ints
+    (a shape: data_shape) their product, nested lists (pairs: d_windows) their largest int."""
+    out = {}
+    for key, value in config.items():
+        ints = _config_ints(value)
+        if key in CONFIG_COUNTS or not ints:
+            continue
+        flat = isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value)
+        out[key] = math.prod(ints) if flat else max(ints)
+    return out
+
+
+def check_config_sizes(path, config):
+    """Raise a :class:`CheckpointError` naming the checkpoint ``path`` and the entry when an
+    integer of ``config`` (outside :data:`CONFIG_COUNTS`) is above :data:`CONFIG_SIZE_BOUND`."""
+    for key, value in config.items():
+        if key in CONFIG_COUNTS:
+            continue
+        big = [i for i in _config_ints(value) if i > CONFIG_SIZE_BOUND]
+        if big:
+            what = "is" if isinstance(value, int) else f"holds {big[0]},"
+            raise CheckpointError(
+                f"checkpoint {path}: its config's {key} = {value!r:.80} {what} above "
+                f"{CONFIG_SIZE_BOUND} (2**24), the largest size minigan builds from a checkpoint "
+                f"(a size that large asks for at least {_bytes(big[0] * 4)}, if only for one "
+                f"float32 array of it); the file is damaged or was not written by minigan, and "
+                f"nothing was built from it")
+
+
+def _blame(cls, config, exc):
+    """The entry of ``config`` most likely behind ``exc`` (a BudgetExceeded), as "name = value",
+    or None. Of the sizing entries (:func:`_config_sizes`):
+    - when the layer refused is over the budget on its own (one layer too large), the largest
+      of those whose size is one of the layer's sizes and is not below the constructor's
+      default: the width or the shape that made it;
+    - else (the layers before it took the budget: too many of them), or when none is, the one
+      furthest above its default, if at least twice it (a ratio: an entry whose default is not
+      a size is left out). None when no entry stands out: a model simply too large."""
+    import inspect
+    try:
+        defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    except (TypeError, ValueError):
+        defaults = {}
+    sizes = _config_sizes(config)
+    base = _config_sizes({k: defaults[k] for k in sizes if k in defaults})
+
+    def over(k):                        # (an int too large for a float: a crafted product)
+        try:
+            return sizes[k] / base[k]
+        except OverflowError:
+            return math.inf
+    ratio = {k: over(k) for k in sizes if base.get(k, 0) > 0}
+    if exc.nbytes > exc.limit:
+        direct = [k for k in sizes if sizes[k] in exc.sizes and ratio.get(k, 1) >= 1]
+        if direct:
+            key = max(direct, key=lambda k: sizes[k])
+            return f"{key} = {config[key]!r:.80}"
+    above = [k for k in ratio if ratio[k] >= 2]
+    if not above:
+        return None
+    key = max(above, key=lambda k: ratio[k])
+    return f"{key} = {config[key]!r:.80}"
+
+
+def checkpoint_allowance(state):
+    """The most bytes the layers of a model that fits the checkpoint ``state`` (its arrays, as
+    :func:`read_checkpoint` returns them) charge while they are built: each parameter and
+    buffer of the model is one of the arrays (strict loading), kept with its gradient (twice),
+    at most 8 bytes a value, and :data:`minigan.nn.module.LAYER_BYTES` per array."""
+    from .nn.module import LAYER_BYTES
+    return sum(2 * 8 * int(v.size) + LAYER_BYTES for v in state.values())
+
+
+def _bytes(nbytes):
+    from .nn.module import format_bytes
+    return format_bytes(nbytes)
+
+
+def load_model(path, max_bytes=None):
     """Rebuild a model from a checkpoint (file or run directory): (model, meta).
 
     A :class:`CheckpointError` naming the file when it cannot be read (see
     :func:`read_checkpoint`), names an unknown model, holds a config that does not build
-    that model, or holds a state that does not fit it (strictly: every entry, no other)."""
+    that model, or holds a state that does not fit it (strictly: every entry, no other).
+    Also when its config asks for more than the file holds or this machine can give (the
+    section above: a size above :data:`CONFIG_SIZE_BOUND`, or layers that would take more
+    than the checkpoint's arrays allow, :func:`checkpoint_allowance`, or than a
+    1/:data:`BUILD_SHARE` of ``max_bytes``, by default :func:`memory_limit`): refused before
+    the layer that would go over allocates anything, naming the config entry and the memory."""
     from .gans import get_model_class
+    from .nn.module import BudgetExceeded, allocation_budget
     meta, state = read_checkpoint(path)
     try:
         cls = get_model_class(meta["model"])
     except ValueError as exc:
         raise CheckpointError(f"checkpoint {path}: {exc}") from exc
+    check_config_sizes(path, meta["config"])
+    limit = memory_limit() if max_bytes is None else max_bytes
+    held = checkpoint_allowance(state)
     try:
-        model = cls(**meta["config"])
+        with allocation_budget(min(held, limit // BUILD_SHARE)):
+            model = cls(**meta["config"])
+    except BudgetExceeded as exc:
+        entry = _blame(cls, meta["config"], exc)
+        asks = (f"checkpoint {path}: its config{f' ({entry})' if entry else ''} asks for "
+                f"networks larger than")
+        layer = exc.layer if len(exc.layer) <= 160 else exc.layer[:150] + "...)"
+        took = (f"building them came to {layer}, which would take {_bytes(exc.nbytes)} more "
+                f"(after {_bytes(exc.spent)} for the layers before it) for its parameters, their "
+                f"gradients and its buffers")
+        if held <= limit // BUILD_SHARE:
+            raise CheckpointError(
+                f"{asks} the checkpoint holds: {took}, past the {_bytes(exc.limit)} that the "
+                f"{sum(int(v.size) for v in state.values())} values of its arrays allow (every "
+                f"parameter must be one of them); the file is damaged or was not written by "
+                f"minigan, and this layer was refused before allocating it") from None
+        raise CheckpointError(
+            f"{asks} this machine can hold: {took}, past the {_bytes(exc.limit)} they may take "
+            f"(a third of the {_bytes(limit)} allowed, half of this machine's memory); refused "
+            f"before allocating it") from None
     except Exception as exc:     # the config comes from the file: whatever it breaks is its fault
         raise CheckpointError(f"checkpoint {path}: its config does not build a "
                               f"{meta['model']!r} model ({type(exc).__name__}: {exc})") from exc

@@ -387,3 +387,129 @@ def test_a_cache_folder_without_permission_is_named(fake_mnist, tmp_path):
             load_mnist("train", root=tmp_path / "cache", quiet=True)
     finally:
         folder.chmod(0o700)
+
+
+# --- the allocation budget: every layer charges what it keeps, before allocating it -----------
+def _layer_classes():
+    """Every public Module class of minigan.nn, each submodule walked: a new layer is found
+    here by itself (and must then get a case in _BUILDS)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import minigan.nn
+    from minigan.nn import Module
+    found = {}
+    for info in pkgutil.iter_modules(minigan.nn.__path__):
+        module = importlib.import_module(f"minigan.nn.{info.name}")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if (issubclass(cls, Module) and cls is not Module and not name.startswith("_")
+                    and cls.__module__.startswith("minigan.nn")):
+                found[name] = cls
+    return found
+
+
+def _r():
+    return np.random.default_rng(0)
+
+
+# name -> ways to build it (with the options that change what it allocates)
+_BUILDS = {
+    "Linear": [lambda: Linear(4, 3, rng=_r()), lambda: Linear(5, 2, bias=False, rng=_r(),
+                                                               dtype="float64")],
+    "Conv2d": [lambda: Conv2d(3, 4, (3, 2), rng=_r()), lambda: Conv2d(2, 3, 3, bias=False, rng=_r())],
+    "ConvTranspose2d": [lambda: ConvTranspose2d(3, 2, 4, rng=_r(), dtype="float64")],
+    "BatchNorm1d": [lambda: BatchNorm1d(4), lambda: BatchNorm1d(3, affine=False, dtype="float64")],
+    "BatchNorm2d": [lambda: BatchNorm2d(3)],
+    "LayerNorm": [lambda: LayerNorm((2, 3)), lambda: LayerNorm(4, elementwise_affine=False)],
+    "Embedding": [lambda: Embedding(10, 3, rng=_r())],
+    "LSTMCell": [lambda: LSTMCell(3, 4, rng=_r()), lambda: LSTMCell(3, 4, bias=False, rng=_r())],
+    "LSTM": [lambda: LSTM(3, 4, num_layers=3, rng=_r())],
+    "GRU": [lambda: GRU(3, 4, num_layers=2, bias=False, rng=_r(), dtype="float64")],
+    "MinibatchDiscrimination": [lambda: MinibatchDiscrimination(4, 3, 2, rng=_r())],
+    "Highway": [lambda: Highway(4, rng=_r())],
+    "SpectralNorm": [lambda: SpectralNorm(Linear(4, 3, rng=_r()), rng=_r()),
+                     lambda: SpectralNorm(Conv2d(3, 2, 3, rng=_r()), rng=_r())],
+    "Sequential": [lambda: Sequential(Linear(4, 6, rng=_r()), ReLU(), Linear(6, 2, rng=_r()))],
+    **{name: [lambda name=name: _layer_classes()[name]()]
+       for name in ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Dropout", "Flatten")},
+    "Reshape": [lambda: Reshape(3, 4)],
+    "MaxPool2d": [lambda: MaxPool2d(2)],
+    "AvgPool2d": [lambda: AvgPool2d(2)],
+    "Upsample": [lambda: Upsample(2)],
+}
+
+
+def _kept_bytes(layer):
+    """The bytes of the arrays a layer keeps: parameters, their gradients and its buffers."""
+    return (sum(v.nbytes for v in layer.state_dict().values())
+            + sum(g.nbytes for _, _, g in layer.named_parameters()))
+
+
+def test_every_layer_has_a_build_case():
+    missing = set(_layer_classes()) - set(_BUILDS)
+    assert not missing, f"add a case to _BUILDS for {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(_layer_classes()))
+def test_every_layer_charges_what_it_keeps_before_allocating_it(name):
+    from minigan.nn.module import LAYER_BYTES, BudgetExceeded, allocation_budget
+    assert name in _BUILDS, f"add a case to _BUILDS for {name}"
+    for build in _BUILDS[name]:
+        with allocation_budget(2**30) as budget:
+            layer = build()
+        assert type(layer).__name__ == name
+        kept = _kept_bytes(layer)
+        extra = budget.spent - kept              # LAYER_BYTES for each (sub)layer with arrays
+        assert extra % LAYER_BYTES == 0 and (extra > 0) == (kept > 0), (name, budget.spent, kept)
+        assert extra <= 3 * LAYER_BYTES, (name, extra)
+        if budget.spent:
+            with pytest.raises(BudgetExceeded):             # one byte short: refused
+                with allocation_budget(budget.spent - 1):
+                    build()
+        with allocation_budget(budget.spent):               # exactly enough: built
+            build()
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: Linear(10**6, 10**6), "Linear(1000000, 1000000) would take 7.28 TiB "
+                                   "(2e+12 values: its parameters, their gradients and its "
+                                   "buffers), more than the 1 MiB left of the 1 MiB allowed"),
+    (lambda: Conv2d(10**4, 10**4, 9), "Conv2d(10000, 10000, kernel_size=(9, 9)) would take"),
+    (lambda: Embedding(10**9, 300), "Embedding(1000000000, 300) would take 2.18 TiB"),
+    (lambda: LSTM(10**5, 10**5, num_layers=10**6), "LSTM(100000, 100000, num_layers=1000000)"),
+    (lambda: BatchNorm2d(10**12), "BatchNorm2d(1000000000000) would take"),
+    (lambda: LayerNorm((10**6, 10**6)), "LayerNorm((1000000, 1000000)) would take"),
+    (lambda: MinibatchDiscrimination(10**5, 10**5, 10**3), "MinibatchDiscrimination(100000, "),
+    (lambda: Sequential(Linear(4, 4), Linear(4, 10**8)), "Linear(4, 100000000) would take "
+                                                         "3.73 GiB (1e+09 values: its parameters, "
+                                                         "their gradients and its buffers), more "
+                                                         "than the 1022 KiB left of the 1 MiB "
+                                                         "allowed"),
+])
+def test_a_huge_layer_is_refused_before_it_allocates_anything(build, message):
+    import tracemalloc
+
+    from minigan.nn.module import BudgetExceeded, allocation_budget
+    tracemalloc.start()
+    try:
+        with pytest.raises(BudgetExceeded) as info:
+            with allocation_budget(2**20):
+                build()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert message in str(info.value)
+    assert isinstance(info.value, MemoryError) and peak < 2**20, peak
+
+
+def test_outside_a_budget_nothing_is_charged():
+    from minigan.nn.module import allocation_budget
+    with allocation_budget(0):
+        pass
+    assert Linear(300, 300).params["weight"].shape == (300, 300)       # no budget: no check
+    with allocation_budget(10**9) as outer:
+        with allocation_budget(10**9) as inner:
+            Linear(4, 3)
+        Linear(4, 3)
+    assert inner.spent == outer.spent > 0                               # each block its own

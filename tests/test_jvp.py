@@ -5,6 +5,8 @@ forward_jvp: ẏ against (y(x + hẋ) − y(x − hẋ)) / 2h. backward_jvp: (dx
 gradient of ⟨dy, y⟩ + ⟨dẏ, ẏ⟩ with respect to x, ẋ and every parameter, with random (never
 all-ones) dy, dẏ, ẋ, non-zero random biases and affine parameters, batch 1 and odd sizes.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -188,3 +190,102 @@ def test_tangent_of_the_wrong_shape_or_dtype_is_refused(rng):
         Tanh().forward_jvp(x, x[:1])              # would broadcast silently
     with pytest.raises(ValueError, match="dtype"):
         ReLU().forward_jvp(x, x.astype(np.float32))
+
+
+# --- every tangent backward pass checks dy and dy_dot -------------------------------------------
+def tangent_layer_classes():
+    """Every public layer class of minigan.nn (every submodule walked, exported or not) that
+    has a backward_jvp, by name: a new layer with tangent passes is found here by itself."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import minigan.nn
+    from minigan.nn import Module
+    found = {}
+    for info in pkgutil.iter_modules(minigan.nn.__path__):
+        module = importlib.import_module(f"minigan.nn.{info.name}")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if (issubclass(cls, Module) and cls.__module__.startswith("minigan.nn")
+                    and not name.startswith("_") and hasattr(cls, "backward_jvp")):
+                found[name] = cls
+    return found
+
+
+# Each class of tangent_layer_classes(), built small in float64, and its input's shape; REFUSED
+# marks the layers that refuse tangent passes on purpose (they mix the samples of a batch).
+REFUSED = "refused"
+
+
+def _tangent_cases(r):
+    from minigan.nn import MinibatchDiscrimination, SpectralNorm
+    img = (2, 3, 6, 5)
+    return {
+        "Linear": (Linear(4, 3, rng=r, dtype="float64"), (5, 4)),
+        "Conv2d": (Conv2d(3, 2, 3, stride=2, padding=1, rng=r, dtype="float64"), img),
+        "LayerNorm": (LayerNorm(4, dtype="float64"), (5, 4)),
+        "Flatten": (Flatten(), img),
+        "Reshape": (Reshape(-1, 5), img),
+        "ReLU": (ReLU(), (5, 4)),
+        "LeakyReLU": (LeakyReLU(0.2), (5, 4)),
+        "Tanh": (Tanh(), (5, 4)),
+        "Sigmoid": (Sigmoid(), (5, 4)),
+        "Softplus": (Softplus(), (5, 4)),
+        "Sequential": (Sequential(Linear(4, 3, rng=r, dtype="float64"), Tanh(),
+                                  Linear(3, 2, rng=r, dtype="float64")), (5, 4)),
+        "SpectralNorm": (SpectralNorm(Conv2d(3, 2, 3, rng=r, dtype="float64"), rng=r), img),
+        "BatchNorm1d": (BatchNorm1d(4, dtype="float64"), (5, 4), REFUSED),
+        "BatchNorm2d": (BatchNorm2d(3, dtype="float64"), img, REFUSED),
+        "MinibatchDiscrimination": (MinibatchDiscrimination(4, 3, 2, rng=r, dtype="float64"),
+                                    (5, 4), REFUSED),
+    }
+
+
+def _wrong_shapes(shape):
+    """Shapes an upstream gradient must not have: the same size arranged otherwise (a reshape
+    takes it silently), one that broadcasts (an elementwise product takes it silently), one
+    unit more, one dimension fewer, and the input's shape where it differs."""
+    out = [shape[::-1], (int(np.prod(shape)),), shape[:-1] + (1,), shape[:-1] + (shape[-1] + 1,),
+           (1,) + shape[1:], shape[1:]]
+    return [s for s in dict.fromkeys(out) if s != shape]
+
+
+def test_every_layer_with_a_tangent_pass_has_a_case():
+    missing = set(tangent_layer_classes()) - set(_tangent_cases(np.random.default_rng(0)))
+    assert not missing, f"add a case to _tangent_cases for {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(tangent_layer_classes()))
+def test_backward_jvp_refuses_a_dy_or_dy_dot_of_the_wrong_shape(name, rng):
+    case = _tangent_cases(np.random.default_rng(0)).get(name)
+    assert case is not None, f"add a case to _tangent_cases for {name}"
+    layer, shape = case[:2]
+    assert type(layer).__name__ == name
+    x, x_dot = rng.standard_normal(shape), rng.standard_normal(shape)
+    if case[2:] == (REFUSED,):
+        for call in (lambda: layer.forward_jvp(x, x_dot),
+                     lambda: layer.backward_jvp(x, x_dot, None)):
+            with pytest.raises(NotImplementedError, match="gradient penalty"):
+                call()
+        return
+    y, y_dot, cache = layer.forward_jvp(x, x_dot)
+    out = tuple(y.shape)
+    assert tuple(y_dot.shape) == out
+    dy, dy_dot = rng.standard_normal(out), rng.standard_normal(out)
+    before = {k: g.copy() for k, g in layer.grads.items()}
+    for wrong in _wrong_shapes(out) + [shape]:
+        if wrong == out:
+            continue
+        for arg, bad in (("dy_dot", (dy, np.ones(wrong))), ("dy", (np.ones(wrong), dy_dot))):
+            with pytest.raises(ValueError) as info:
+                layer.backward_jvp(*bad, cache)
+            message = str(info.value)
+            assert f"expected {arg} of shape {out} (the shape of this layer's output), got " \
+                   f"shape {wrong}" in message, (arg, wrong, message)
+            assert type(layer).__name__ in message or name == "Sequential", message
+    with pytest.raises(ValueError, match=re.escape(f"expected dy_dot of shape {out}")):
+        layer.backward_jvp(dy, 1.0, cache)                         # not an array at all
+    for k, g in layer.grads.items():                                # nothing was added
+        np.testing.assert_array_equal(g, before[k], err_msg=k)
+    dx, dx_dot = layer.backward_jvp(dy, dy_dot, cache)             # the right shapes work
+    assert dx.shape == dx_dot.shape == x.shape

@@ -414,3 +414,183 @@ def test_the_printed_metrics_are_strict_json(tmp_path, capsys):
     saved = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
     assert metrics == saved and metrics["step"] == 1
     assert metrics["reverse_kl"] is None or isinstance(metrics["reverse_kl"], float)
+
+
+# --- temporary files orphaned by a killed `minigan sample` -------------------------------------
+def _dead_pid():
+    """The pid of a process that has ended (and been reaped): no process has it now."""
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+def test_sample_removes_the_orphans_of_dead_writers_and_keeps_the_others(trained_run, tmp_path,
+                                                                         capsys):
+    from minigan import cli
+    out = tmp_path / "pictures"
+    out.mkdir()
+    prefix = cli.sample_temporary_prefix()            # ".minigan-sample-<pid>-<host tag>-"
+    tag = prefix.split("-")[-2]
+    dead = _dead_pid()
+    live = python("import time; time.sleep(60)")
+    try:
+        orphans = [f".minigan-sample-{dead}-{tag}-abc_12xy.png",
+                   f".minigan-sample-{dead}-{tag}-q0w9e8r7.npy"]
+        kept = [f".minigan-sample-{live.pid}-{tag}-abc_12xy.png",     # its writer is alive
+                f"{prefix}zzzz1234.png",                               # this very process
+                f".minigan-sample-{dead}-{cli._host_tag('elsewhere')}-abc_12xy.png",  # another
+                f".minigan-sample-{dead}x-{tag}-abc_12xy.png",         # machine; not our name
+                ".minigan-sample-k3j4h5g6.png",                        # no writer in the name
+                f".checkpoint-{dead}-abc.npz", "notes.txt"]
+        for name in orphans + kept:
+            (out / name).write_bytes(b"half-written")
+        assert main(["sample", str(trained_run), "--n", "4", "--out", str(out / "s.png")]) == 0
+        err = capsys.readouterr().err
+        assert sorted(os.listdir(out)) == sorted(kept + ["s.png"])
+        lines = [ln for ln in err.splitlines() if "temporary file" in ln]
+        assert lines == [f"minigan: removed 2 temporary file(s) left in {out} by an interrupted "
+                         f"`minigan sample`: {', '.join(sorted(orphans))}"]
+        # nothing left to remove: nothing said
+        assert main(["sample", str(trained_run), "--n", "4", "--out", str(out / "s.png")]) == 0
+        assert "temporary file" not in capsys.readouterr().err
+    finally:
+        live.kill()
+        live.wait()
+
+
+KILLED_WHILE_SAMPLING = """
+import os, sys
+os.replace = lambda *a: os._exit(9)          # killed after the write, before the rename
+from minigan.cli import main
+main(["sample", sys.argv[1], "--n", "8", "--out", sys.argv[2]])
+"""
+
+
+@pytest.mark.parametrize("ext", [".png", ".npy"])
+def test_the_file_a_killed_sample_leaves_is_removed_by_the_next_one(trained_run, tmp_path, capsys,
+                                                                    ext):
+    out = tmp_path / f"samples{ext}"
+    killed = python(KILLED_WHILE_SAMPLING, trained_run, out)
+    assert killed.wait(120) == 9, killed.stderr.read()
+    left = [n for n in os.listdir(tmp_path)]
+    assert len(left) == 1 and left[0].startswith(f".minigan-sample-{killed.pid}-")
+    assert left[0].endswith(ext) and not out.exists()
+    assert main(["sample", str(trained_run), "--n", "8", "--out", str(out)]) == 0
+    assert f"removed 1 temporary file(s) left in {tmp_path}" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == [out.name]
+
+
+# --- a checkpoint's config cannot ask for any allocation ------------------------------------------
+def craft(run, directory, **config):
+    """A copy of the checkpoint of ``run`` in ``directory`` (created) with ``config`` changed:
+    its arrays and its other metadata (the run's settings) as they were."""
+    from minigan.train import CHECKPOINT
+    meta, state = read_checkpoint(run)
+    meta = dict(meta, config=dict(meta["config"], **config))
+    os.makedirs(directory, exist_ok=True)
+    np.savez(os.path.join(directory, CHECKPOINT), __meta__=np.asarray(json.dumps(meta)), **state)
+    return str(directory)
+
+
+SIZE = r"[\d.]+ (bytes|KiB|MiB|GiB|TiB|PiB|EiB)"
+
+
+@pytest.mark.parametrize("config, entry, says", [
+    # above the bound on any size: refused before anything is built
+    (dict(hidden=10**9), "hidden = 1000000000", r"hidden = 1000000000 is above 16777216 \(2\*\*24\), "
+     r"the largest size minigan builds from a checkpoint \(a size that large asks for at least "
+     r"3\.73 GiB"),
+    # sizes each below it, whose product is not: the layer that would be too large is refused
+    (dict(data_shape=[1, 10**6, 10**6]), "data_shape = [1, 1000000, 1000000]",
+     r"came to Linear\(128, 1000000000000\), which would take 939 TiB more"),
+    (dict(hidden=10**5), "hidden = 100000", r"came to Linear\(100000, 100000\), which would take "
+                                            r"74\.5 GiB more"),
+    # sizes whose product has hundreds of digits: still one clear line
+    (dict(data_shape=[1] + [2**24] * 30), "data_shape = [1, 16777216, 16777216",
+     r"came to Linear\(128, \d{100}\d*\.\.\.\), which would take [\d.]+e\+\d+ EiB more"),
+    (dict(data_shape=[1] + [2**24] * 60), "data_shape = [1, 16777216, 16777216",
+     r"came to Linear\(128, \d{100}\d*\.\.\.\), which would take inf EiB more"),
+    # very many small layers: stopped once they pass what the checkpoint holds
+    (dict(depth=10**7), "depth = 10000000", r"came to Linear\(128, 128\), which would take " + SIZE),
+    (dict(minibatch_kernels=10**6, minibatch_dim=10**3), "minibatch_kernels = 1000000",
+     r"came to MinibatchDiscrimination\(128, n_kernels=1000000, kernel_dim=1000\)"),
+])
+@pytest.mark.parametrize("command", ["sample", "resume"])
+def test_a_crafted_config_is_refused_naming_the_entry_and_the_memory(trained_run, tmp_path,
+                                                                      capsys, config, entry,
+                                                                      says, command):
+    import re
+    run = craft(trained_run, tmp_path / "crafted", **config)
+    before = sorted(os.listdir(run))
+    argv = (["sample", run, "--out", str(tmp_path / "s.png")] if command == "sample" else
+            ["train", "--resume", run, "--steps", "4", "--quiet"])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    line = error_line(err)
+    assert err.strip() == line                                   # one line, nothing else
+    assert f"checkpoint {run}" in line and entry in line, line
+    assert re.search(says, line), line
+    if "2\\*\\*24" not in says:
+        assert re.search(rf"past the {SIZE} that the \d+ values of its arrays allow", line), line
+        assert "refused before allocating it" in line
+    assert sorted(os.listdir(run)) == before and not (tmp_path / "s.png").exists()
+
+
+def test_a_vocabulary_of_ten_billion_is_refused_before_anything_is_built(tmp_path, capsys):
+    from minigan.gans.seqgan import SeqGAN
+    from minigan.train import save_checkpoint
+    small = SeqGAN(vocab_size=20, seq_len=5, embed_dim=4, hidden=4, d_embed_dim=4, d_hidden=4)
+    save_checkpoint(tmp_path / "seq" / "checkpoint.npz", small)
+    run = craft(tmp_path / "seq", tmp_path / "crafted", vocab_size=10**10)
+    assert main(["sample", run, "--out", str(tmp_path / "s.npy")]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert (f"checkpoint {run}: its config's vocab_size = 10000000000 is above 16777216") in line
+    assert "at least 37.3 GiB" in line and "nothing was built from it" in line
+    run = craft(tmp_path / "seq", tmp_path / "shape", d_windows=[[1, 4], [2, 10**8]])
+    assert main(["sample", run, "--out", str(tmp_path / "s.npy")]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "its config's d_windows = [[1, 4], [2, 100000000]] holds 100000000, above " in line
+
+
+def test_a_model_too_large_for_this_machine_is_refused_naming_its_memory(trained_run, tmp_path,
+                                                                          capsys, monkeypatch):
+    """A checkpoint whose arrays do hold its model: the bound is then the machine's memory."""
+    import minigan.train as train_mod
+    from minigan.train import CheckpointError, load_model
+    model, _ = load_model(trained_run)                             # fits this machine
+    monkeypatch.setattr(train_mod, "memory_limit", lambda: 600 * 2**10)   # a 1.2 MiB machine
+    assert main(["sample", str(trained_run), "--out", str(tmp_path / "s.png")]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"checkpoint {trained_run}: its config asks for networks larger than this machine can " \
+           "hold: building them came to Linear(128, 128)" in line
+    assert "past the 200 KiB they may take (a third of the 600 KiB allowed, half of this " \
+           "machine's memory); refused before allocating it" in line
+    from minigan.train import save_checkpoint
+    save_checkpoint(tmp_path / "wide" / "checkpoint.npz", GAN(hidden=512, depth=2))
+    load_model(tmp_path / "wide", max_bytes=2**24)                   # fits a 32 MiB machine
+    with pytest.raises(CheckpointError, match=r"wide: its config \(hidden = 512\) asks for "
+                                              r"networks larger than this machine can hold: "
+                                              r"building them came to Linear\(512, 512\)"):
+        load_model(tmp_path / "wide", max_bytes=2**22)               # not a 8 MiB one
+
+
+def test_every_model_and_switch_fits_what_its_checkpoint_allows(tmp_path):
+    """The allocation budget of load_model never refuses a checkpoint that minigan wrote: every
+    model of the CLI, with each of its switches, each preset, in float32 and float64."""
+    from test_every_step import CASES
+
+    from minigan.gans import MODELS, get_model_class
+    from minigan.nn.module import allocation_budget
+    from minigan.train import checkpoint_allowance, load_model, save_checkpoint
+    todo = [(name, get_model_class(cls), kw) for name, (cls, kw, _) in CASES.items()]
+    todo += [(f"{m}/{data}", MODELS[m], p["model"]) for m in MODELS for data, p in PRESETS[m].items()]
+    todo += [(f"{name} float64", cls, dict(kw, dtype="float64")) for name, cls, kw in todo[:16]]
+    for name, cls, kw in todo:
+        path = tmp_path / "checkpoint.npz"
+        save_checkpoint(path, cls(**kw))
+        meta, state = read_checkpoint(path)
+        with allocation_budget(2**40) as spent:
+            cls(**meta["config"])
+        assert 0 < spent.spent <= checkpoint_allowance(state), name
+        model, _ = load_model(path)
+        assert model.config == meta["config"], name

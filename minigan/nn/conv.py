@@ -25,7 +25,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..kernels import col2im, conv_output_size, im2col
 from .jvp import check_tangent
-from .module import Module, positive_int
+from .module import Module, charge_allocation, positive_int
 
 
 def _positive_pair(v, name, layer, minimum=1):
@@ -56,6 +56,9 @@ class _ConvBase(Module):
         self.stride = _positive_pair(stride, "stride", name)
         self.padding = _positive_pair(padding, "padding", name, minimum=0)
         self.dilation = _positive_pair(dilation, "dilation", name)
+        charge_allocation(f"{name}({in_channels}, {out_channels}, kernel_size="
+                          f"{self.kernel_size})", (in_channels, out_channels) + self.kernel_size,
+                          dtype, [weight_shape] + [(out_channels,)] * bool(bias))
         # torch's default: kaiming_uniform_(a=√5), i.e. U(−1/√fan_in, 1/√fan_in), bias likewise.
         rng = rng if rng is not None else backend.rng()
         bound = 1.0 / math.sqrt(fan_in)
@@ -142,9 +145,13 @@ class Conv2d(_ConvBase):
         # needed (cols holds every value of it), and W_mat is re-read from params in backward.
         return y, (x.shape, cols)
 
+    def _output_shape(self, x_shape):
+        """The shape of y for an input of shape ``x_shape``: (N, F, OH, OW)."""
+        return (x_shape[0], self.out_channels) + self.output_size(*x_shape[2:])
+
     def backward(self, dy, cache):
         x_shape, cols = cache
-        self._check_dy(dy, (x_shape[0], self.out_channels) + self.output_size(*x_shape[2:]))
+        self._check_dy(dy, self._output_shape(x_shape))
         N, F, OH, OW = dy.shape
         weight = self.params["weight"]
         W_mat = weight.reshape(F, -1)                                    # (F, C·KH·KW)
@@ -179,6 +186,7 @@ class Conv2d(_ConvBase):
         """(dy, dẏ) -> (dx, dẋ): dW_mat += dY·colsᵀ + dẎ·cols_dotᵀ, db += Σ dy,
         dx = col2im(W_matᵀ·dY), dẋ = col2im(W_matᵀ·dẎ)."""
         x_shape, cols, cols_dot = cache
+        self._check_dy_pair(dy, dy_dot, self._tangent_output_shape(cache))
         dx = self.backward(dy, (x_shape, cols))                          # the primal stream
         N, F, OH, OW = dy_dot.shape
         weight = self.params["weight"]
@@ -189,6 +197,10 @@ class Conv2d(_ConvBase):
         dx_dot = col2im(W_mat.T @ dY_dot, x_shape, *self.kernel_size,
                         self.stride, self.padding, self.dilation)
         return dx, dx_dot
+
+    def _tangent_output_shape(self, cache):
+        """The shape of y (and ẏ) of the tangent pass whose cache is ``cache``."""
+        return self._output_shape(cache[0])
 
 
 class ConvTranspose2d(_ConvBase):

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import get_array_module
-from .module import Module, positive_int
+from .module import Module, charge_allocation, positive_int
 
 
 def _scatter_add(target, idx, values):
@@ -57,6 +57,9 @@ class Embedding(Module):
             padding_idx = int(padding_idx) % num_embeddings
         self.num_embeddings, self.embedding_dim, self.padding_idx = (num_embeddings,
                                                                      embedding_dim, padding_idx)
+        charge_allocation(f"Embedding({num_embeddings}, {embedding_dim})",
+                          (num_embeddings, embedding_dim), dtype,
+                          [(num_embeddings, embedding_dim)])
         rng = rng if rng is not None else backend.rng()
         W = rng.standard_normal((num_embeddings, embedding_dim)).astype(dtype)
         if padding_idx is not None:

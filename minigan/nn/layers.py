@@ -15,7 +15,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..kernels.activation import leaky_relu, leaky_relu_backward, tanh_backward
 from .jvp import check_tangent
-from .module import Module, positive_int
+from .module import Module, charge_allocation, positive_int
 
 
 class Linear(Module):
@@ -32,6 +32,8 @@ class Linear(Module):
         in_features = positive_int(in_features, "in_features", "Linear")
         out_features = positive_int(out_features, "out_features", "Linear")
         self.in_features, self.out_features, self.has_bias = in_features, out_features, bias
+        charge_allocation(f"Linear({in_features}, {out_features})", (in_features, out_features),
+                          dtype, [(out_features, in_features)] + [(out_features,)] * bool(bias))
         rng = rng if rng is not None else backend.rng()
         bound = 1.0 / math.sqrt(in_features)
         self.params["weight"] = rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
@@ -47,9 +49,13 @@ class Linear(Module):
             y = y + self.params["bias"]
         return y, x
 
+    def _output_shape(self, x_shape):
+        """The shape of y for an input of shape ``x_shape``: (..., M)."""
+        return tuple(x_shape[:-1]) + (self.out_features,)
+
     def backward(self, dy, cache):
         x = cache
-        self._check_dy(dy, x.shape[:-1] + (self.out_features,))
+        self._check_dy(dy, self._output_shape(x.shape))
         W = self.params["weight"]
         dx = dy @ W
         # Flatten any leading dimensions into one batch dimension for the sums.
@@ -69,10 +75,15 @@ class Linear(Module):
     def backward_jvp(self, dy, dy_dot, cache):
         """(dy, dẏ) -> (dx, dẋ): dx = dy W, dẋ = dẏ W; dW += dyᵀx + dẏᵀẋ, db += Σ dy."""
         x, x_dot = cache
+        self._check_dy_pair(dy, dy_dot, self._tangent_output_shape(cache))
         dx = self.backward(dy, x)                       # dy W; dW += dyᵀx; db += Σ dy
         dy_dot2 = dy_dot.reshape(-1, self.out_features)
         self.grads["weight"] += dy_dot2.T @ x_dot.reshape(-1, self.in_features)   # += dẏᵀẋ
         return dx, dy_dot @ self.params["weight"]
+
+    def _tangent_output_shape(self, cache):
+        """The shape of y (and ẏ) of the tangent pass whose cache is ``cache``."""
+        return self._output_shape(cache[0].shape)
 
     def _shape_hint(self):
         return f"(N, {self.in_features})"
@@ -103,6 +114,7 @@ class ReLU(Module):
     def backward_jvp(self, dy, dy_dot, cache):
         """dx = [x > 0]·dy (the σ''·ẋ·dẏ term is 0),  dẋ = [x > 0]·dẏ."""
         x = cache
+        self._check_dy_pair(dy, dy_dot, x.shape)
         return dy * (x > 0), dy_dot * (x > 0)
 
 
@@ -132,6 +144,7 @@ class LeakyReLU(Module):
     def backward_jvp(self, dy, dy_dot, cache):
         """dx = slope·dy (no σ'' term),  dẋ = slope·dẏ."""
         x = cache
+        self._check_dy_pair(dy, dy_dot, x.shape)
         return (leaky_relu_backward(dy, x, self.negative_slope),
                 leaky_relu_backward(dy_dot, x, self.negative_slope))
 
@@ -161,6 +174,7 @@ class Tanh(Module):
     def backward_jvp(self, dy, dy_dot, cache):
         """dx = σ'·dy + σ''·ẋ·dẏ,  dẋ = σ'·dẏ;  σ' = 1 − y², σ'' = −2y(1 − y²)."""
         y, x_dot = cache
+        self._check_dy_pair(dy, dy_dot, y.shape)
         d1 = 1 - y * y
         d2 = -2 * y * d1
         return d1 * dy + d2 * x_dot * dy_dot, d1 * dy_dot
@@ -194,6 +208,7 @@ class Sigmoid(Module):
     def backward_jvp(self, dy, dy_dot, cache):
         """dx = σ'·dy + σ''·ẋ·dẏ,  dẋ = σ'·dẏ;  σ' = y(1 − y), σ'' = σ'·(1 − 2y)."""
         y, x_dot = cache
+        self._check_dy_pair(dy, dy_dot, y.shape)
         d1 = y * (1 - y)
         d2 = d1 * (1 - 2 * y)
         return d1 * dy + d2 * x_dot * dy_dot, d1 * dy_dot
@@ -244,6 +259,7 @@ class Softplus(Module):
     def backward_jvp(self, dy, dy_dot, cache):
         """dx = σ'·dy + σ''·ẋ·dẏ,  dẋ = σ'·dẏ."""
         d1, d2_x_dot = cache
+        self._check_dy_pair(dy, dy_dot, d1.shape)
         return d1 * dy + d2_x_dot * dy_dot, d1 * dy_dot
 
     def __repr__(self):
@@ -252,18 +268,27 @@ class Softplus(Module):
 
 class Dropout(Module):
     """Inverted dropout, as torch.nn.Dropout: in training y = x · m / (1 − p) with
-    m ~ Bernoulli(1 − p); in eval mode y = x.  Backward: dx = dy · m / (1 − p)."""
+    m ~ Bernoulli(1 − p); in eval mode y = x.  Backward: dx = dy · m / (1 − p).
 
-    def __init__(self, p: float = 0.5, rng=None):
+    ``always=True`` keeps it on in eval mode too (a fresh mask at every call): pix2pix's
+    generator has no input noise, its only randomness is dropout "applied on several layers of
+    our generator at both training and test time" (Isola et al. 2017, "Objective"). The
+    default, always=False, is torch's.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None, always: bool = False):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        if not isinstance(always, bool):
+            raise ValueError(f"Dropout: always must be True or False, got {always!r}")
         self.p = p
         self.rng = rng
+        self.always = always
 
     def forward(self, x):
         self._check_input(x)
-        if not self.training or self.p == 0:
+        if not (self.training or self.always) or self.p == 0:
             return x, None
         rng = self.rng if self.rng is not None else backend.rng()
         keep = rng.random(x.shape) >= self.p
@@ -277,7 +302,7 @@ class Dropout(Module):
         return dy * cache
 
     def __repr__(self):
-        return f"Dropout(p={self.p})"
+        return f"Dropout(p={self.p}, always=True)" if self.always else f"Dropout(p={self.p})"
 
 
 class Sequential(Module):
@@ -369,7 +394,8 @@ class Sequential(Module):
         return x, x_dot, caches
 
     def backward_jvp(self, dy, dy_dot, cache):
-        """The layers' backward_jvp in reverse order: (dy, dẏ) -> (dx, dẋ)."""
+        """The layers' backward_jvp in reverse order: (dy, dẏ) -> (dx, dẋ). The last layer
+        checks dy and dẏ against its output's shape (each layer's backward_jvp does)."""
         for layer, c in zip(reversed(self.layers), reversed(cache)):
             dy, dy_dot = layer.backward_jvp(dy, dy_dot, c)
         return dy, dy_dot

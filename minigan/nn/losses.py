@@ -88,3 +88,18 @@ def softmax_cross_entropy(logits, labels):
     logp = log_softmax(logits)
     loss = -(t * logp).sum() / N
     return float(loss), (xp.exp(logp) - t) / logits.dtype.type(N)
+
+
+def l1_loss(pred, target):
+    """Mean absolute error, as torch.nn.L1Loss (reduction="mean"): pix2pix's reconstruction term.
+
+        ℓ = mean(|y − t|),     ∂ℓ/∂y = sign(y − t) / n          (n = the number of entries)
+
+    |u| has no derivative at u = 0; the gradient uses the subgradient 0 there (sign(0) = 0, as
+    torch's sign and torch's L1Loss backward): an entry that matches its target exactly gets
+    no gradient. pred, target: same shape, any. Returns (float, array like pred).
+    """
+    _check_pair("l1_loss", pred, target)
+    xp = get_array_module(pred)
+    diff = pred - target.astype(pred.dtype)
+    return float(xp.abs(diff).mean()), xp.sign(diff) / pred.dtype.type(diff.size)

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..backend import get_array_module
-from .module import Module, positive_int
+from .module import Module, charge_allocation, positive_int
 
 __all__ = ["MinibatchDiscrimination"]
 
@@ -81,6 +81,9 @@ class MinibatchDiscrimination(Module):
                              f"{init_std!r}")
         self.in_features, self.n_kernels, self.kernel_dim = in_features, n_kernels, kernel_dim
         self.average = bool(average)
+        charge_allocation(f"MinibatchDiscrimination({in_features}, n_kernels={n_kernels}, "
+                          f"kernel_dim={kernel_dim})", (in_features, n_kernels, kernel_dim),
+                          dtype, [(in_features, n_kernels * kernel_dim)])
         rng = rng if rng is not None else backend.rng()
         T = rng.standard_normal((in_features, n_kernels * kernel_dim)) * init_std
         self.params["T"] = T.astype(dtype)

@@ -22,7 +22,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..kernels.batchnorm import channel_mean_var, channel_sums
 from .jvp import check_tangent
-from .module import Module, positive_int
+from .module import Module, charge_allocation, positive_int
 
 
 class _BatchNorm(Module):
@@ -45,6 +45,9 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum}")
         self.num_features, self.eps, self.momentum, self.affine = (num_features, eps, momentum,
                                                                    affine)
+        charge_allocation(f"{name}({num_features})", (num_features,), dtype,
+                          params=[(num_features,)] * (2 * bool(affine)),
+                          buffers=[(num_features,)] * 2)
         xp = backend.xp
         if affine:   # as torch: γ = 1, β = 0
             self.params["weight"] = xp.ones(num_features, dtype=dtype)
@@ -187,6 +190,8 @@ class LayerNorm(Module):
             raise ValueError(f"LayerNorm: normalized_shape must be a positive int or a tuple of "
                              f"them, got {normalized_shape!r}") from None
         self.eps, self.elementwise_affine = eps, elementwise_affine
+        charge_allocation(f"LayerNorm({self.normalized_shape})", self.normalized_shape, dtype,
+                          params=[self.normalized_shape] * (2 * bool(elementwise_affine)))
         xp = backend.xp
         if elementwise_affine:
             self.params["weight"] = xp.ones(self.normalized_shape, dtype=dtype)
@@ -256,6 +261,7 @@ class LayerNorm(Module):
             dx = J a − s·J(B·ẋc + m·ȧ) − s²·x̂·(A − m·B),    dẋ = J ȧ,
             dγ += Σ_batch (dy·x̂ + dẏ·ẋ̂),  dβ += Σ_batch dy."""
         x_hat, inv_std, x_dot_c, x_hat_dot = cache
+        self._check_dy_pair(dy, dy_dot, x_hat.shape)
         axes, batch_axes = self._axes(dy)
         dx = self.backward(dy, (x_hat, inv_std))           # J a; dγ += Σ dy·x̂; dβ += Σ dy
         if self.elementwise_affine:
@@ -277,3 +283,93 @@ class LayerNorm(Module):
     def __repr__(self):
         extra = "" if self.elementwise_affine else ", elementwise_affine=False"
         return f"LayerNorm({self.normalized_shape}, eps={self.eps}{extra})"
+
+
+class InstanceNorm2d(Module):
+    """Instance norm of (N, C, H, W) images, as torch.nn.InstanceNorm2d (track_running_stats
+    False: no running statistics, the same in training and eval).
+
+    Each map x[n, c] (H×W values, M = H·W) is normalised with its own mean and biased variance:
+        μ = mean(x[n, c]),  σ = √(mean((x[n, c] − μ)²) + eps),  x̂ = (x − μ)/σ,
+        y = γ_c x̂ + β_c  with affine=True (γ = weight, β = bias: (C,), init 1 and 0);  y = x̂
+    otherwise (the default, as torch). Pix2pix's generator and discriminator normalise this way
+    (batch norm on a batch of 1 is instance norm).
+
+    Backward, per map, with g = dy·γ_c (g = dy without affine) and means over its H·W values.
+    x̂ depends on x directly and through μ and σ:
+        ∂μ/∂x_i = 1/M,  ∂σ/∂x_i = x̂_i/M  (from σ² = mean((x − μ)²) + eps, using mean(x − μ) = 0),
+        ∂x̂_j/∂x_i = (δ_ij − 1/M)/σ − x̂_j·x̂_i/(M σ),
+    so  dx_i = Σ_j g_j ∂x̂_j/∂x_i:
+        dx = (1/σ)·(g − mean(g) − x̂·mean(g·x̂)),     dγ += Σ_{n,h,w} dy·x̂,   dβ += Σ_{n,h,w} dy
+    (batch norm's formula with the sums over one map instead of over N·H·W).
+
+    Degenerate maps. A constant map (σ of the data 0) is fine: σ = √eps, x̂ = 0, y = β, and dx =
+    (g − mean g)/√eps is finite (eps is what keeps it so). A 1×1 map (H·W = 1) is refused with a
+    ValueError, as torch refuses it ("Expected more than 1 spatial element"): the arithmetic
+    would be NaN-free (x − μ = 0 exactly, so y = β and dx = 0), but a layer whose output is
+    a constant and whose input gradient is exactly 0 is always a mistake in the network (in
+    pix2pix's U-Net it is the 1×1 bottleneck, which is why the innermost block has no norm).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, affine: bool = False,
+                 dtype="float32"):
+        super().__init__()
+        num_features = positive_int(num_features, "num_features", "InstanceNorm2d")
+        if not eps > 0:
+            raise ValueError(f"InstanceNorm2d: eps must be positive, got {eps!r}")
+        self.num_features, self.eps, self.affine = num_features, eps, bool(affine)
+        charge_allocation(f"InstanceNorm2d({num_features})", (num_features,), dtype,
+                          params=[(num_features,)] * (2 * bool(affine)))
+        xp = backend.xp
+        if affine:   # as torch: γ = 1, β = 0
+            self.params["weight"] = xp.ones(num_features, dtype=dtype)
+            self.params["bias"] = xp.zeros(num_features, dtype=dtype)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+
+    def _shape_hint(self):
+        return f"(N, {self.num_features}, H, W)"
+
+    def forward(self, x):
+        self._check_input(x, ndim=4)
+        C = self.num_features
+        if x.shape[1] != C:
+            raise ValueError(f"{self!r}: expected input of shape {self._shape_hint()} "
+                             f"({C} channels on axis 1), got shape {tuple(x.shape)}")
+        if x.shape[2] * x.shape[3] == 1:
+            raise ValueError(
+                f"{self!r}: expected more than 1 spatial element per map, got input of shape "
+                f"{tuple(x.shape)} (as torch): a 1×1 map normalised over itself is always 0, so "
+                "the output would be the bias alone and no gradient would reach the input; "
+                "leave the norm out at a 1×1 bottleneck (pix2pix's U-Net does)")
+        xp = get_array_module(x)
+        mean = x.mean(axis=(2, 3), keepdims=True)                      # μ: (N, C, 1, 1)
+        xc = x - mean
+        var = (xc * xc).mean(axis=(2, 3), keepdims=True)               # biased variance
+        inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))            # 1/σ: (N, C, 1, 1)
+        x_hat = xc
+        x_hat *= inv_std                                               # in place: xc is ours
+        if self.affine:
+            shape = (1, C, 1, 1)
+            y = x_hat * self.params["weight"].reshape(shape)
+            y += self.params["bias"].reshape(shape)
+        else:
+            y = x_hat                # (as batch norm: no layer writes into its input)
+        return y, (x_hat, inv_std)
+
+    def backward(self, dy, cache):
+        x_hat, inv_std = cache
+        self._check_dy(dy, x_hat.shape)
+        if self.affine:
+            shape = (1, self.num_features, 1, 1)
+            self.grads["weight"] += (dy * x_hat).sum(axis=(0, 2, 3))   # dγ = Σ dy·x̂
+            self.grads["bias"] += dy.sum(axis=(0, 2, 3))               # dβ = Σ dy
+            g = dy * self.params["weight"].reshape(shape)
+        else:
+            g = dy
+        # dx = (1/σ)·(g − mean(g) − x̂·mean(g·x̂)), the means over each map's H·W values
+        mean_g = g.mean(axis=(2, 3), keepdims=True)
+        mean_g_xhat = (g * x_hat).mean(axis=(2, 3), keepdims=True)
+        return inv_std * (g - mean_g - x_hat * mean_g_xhat)
+
+    def __repr__(self):
+        return f"InstanceNorm2d({self.num_features}, eps={self.eps}, affine={self.affine})"

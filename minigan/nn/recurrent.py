@@ -36,7 +36,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..kernels.lstm import lstm_gates_backward, lstm_gates_forward
 from .layers import sigmoid
-from .module import Module, positive_int
+from .module import Module, charge_allocation, positive_int
 
 
 def _uniform(rng, H, shape, dtype):
@@ -86,8 +86,10 @@ class LSTMCell(Module):
         super().__init__()
         input_size, hidden_size, _ = _check_sizes("LSTMCell", input_size, hidden_size)
         self.input_size, self.hidden_size, self.has_bias = input_size, hidden_size, bias
-        rng = rng if rng is not None else backend.rng()
         H = hidden_size
+        charge_allocation(f"LSTMCell({input_size}, {H})", (input_size, H), dtype,
+                          [(4 * H, input_size), (4 * H, H)] + [(4 * H,)] * (2 * bool(bias)))
+        rng = rng if rng is not None else backend.rng()
         self.params["weight_ih"] = _uniform(rng, H, (4 * H, input_size), dtype)
         self.params["weight_hh"] = _uniform(rng, H, (4 * H, H), dtype)
         if bias:
@@ -183,8 +185,12 @@ class _RNNBase(Module):
                                                            num_layers)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.has_bias, self.batch_first = bias, batch_first
-        rng = rng if rng is not None else backend.rng()
         G, H = self._gates, hidden_size
+        charge_allocation(f"{name}({input_size}, {H}, num_layers={num_layers})",
+                          (input_size, H, num_layers), dtype,   # (a count of shapes as a shape)
+                          [(G * H, input_size), (2 * num_layers - 1, G * H, H),
+                           (2 * num_layers * bool(bias), G * H)])
+        rng = rng if rng is not None else backend.rng()
         for k in range(num_layers):
             inp = input_size if k == 0 else H
             self.params[f"weight_ih_l{k}"] = _uniform(rng, H, (G * H, inp), dtype)

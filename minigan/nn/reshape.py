@@ -27,6 +27,9 @@ class _Reshaping(Module):
         return y, x_dot.reshape(y.shape), shape
 
     def backward_jvp(self, dy, dy_dot, cache):
+        """dx = dy reshaped back, dẋ = dẏ reshaped back: both checked first (a dẏ of the
+        right size but the wrong shape would otherwise be reshaped silently)."""
+        self._check_dy_pair(dy, dy_dot, self._out_shape(cache))
         return dy.reshape(cache), dy_dot.reshape(cache)
 
 

@@ -35,7 +35,7 @@ from .. import backend
 from ..backend import get_array_module
 from .conv import Conv2d
 from .layers import Linear, Sequential
-from .module import Module
+from .module import Module, charge_allocation
 
 __all__ = ["power_iteration", "SpectralNorm", "spectral_norm"]
 
@@ -132,6 +132,8 @@ class SpectralNorm(Module):
         self._held = None            # inside held_power_iteration: [] then [(σ, u, v)]
         W = self.params["weight"]
         xp = get_array_module(W)
+        charge_allocation(f"SpectralNorm({layer!r})", (W.shape[0],), W.dtype,
+                          buffers=[(W.shape[0],)])
         rng = rng if rng is not None else backend.rng()
         u = xp.asarray(rng.standard_normal(W.shape[0])).astype(W.dtype)
         self.u = _normalize(u, eps)                                # (M,)
@@ -212,6 +214,7 @@ class SpectralNorm(Module):
     def backward_jvp(self, dy, dy_dot, cache):
         """(dy, dẏ) -> (dx, dẋ); G = dL/dW_sn from both streams, then dW as in backward."""
         inner_cache, W_sn, sigma, u, v = cache
+        self._check_dy_pair(dy, dy_dot, self.layer._tangent_output_shape(inner_cache))
         dW_sn = get_array_module(W_sn).zeros_like(W_sn)
         with self._weight_replaced(W_sn, dW_sn):
             dx, dx_dot = self.layer.backward_jvp(dy, dy_dot, inner_cache)
