@@ -392,6 +392,11 @@ def _parser():
     s.add_argument("--label", metavar="K", help="class-conditional models (cgan, cdcgan): every "
                                                 "sample of class K, or 'all': a row per class "
                                                 "(--n rounded up to a multiple of the classes)")
+    s.add_argument("--input", metavar="FILE",
+                   help="translation models (pix2pix): the inputs to translate, a .png label "
+                        "map or a .npy array (N, C, H, W) or class ids (N, H, W); default: the "
+                        "test set of the run's data. A .png then shows input | output | target "
+                        "rows (target where known)")
     s.add_argument("--out", default="samples.png",
                    help="output file: .png a picture, .npy the samples as an array (default "
                         "samples.png; no extension: .png; a directory: DIR/samples.png; a "
@@ -716,6 +721,13 @@ def _sample(args):
     check_not_a_run_file(path)
     model, meta = load_model(args.run)
     data = run_settings(meta, args.run).get("data")
+    if hasattr(model, "translate"):
+        return _translate(args, model, data, label, path, fmt)
+    if args.input is not None:
+        from .gans import MODELS
+        takes = sorted(m for m, c in MODELS.items() if hasattr(c, "translate"))
+        raise ValueError(f"--input: model {model.name!r} draws samples from noise, it takes no "
+                         f"input; --input applies to: {', '.join(takes)}")
     n, condition, per_row = label_plan(model, label, args.n)
     if fmt == "png":
         check_picture_size(model, data, n)
@@ -732,6 +744,48 @@ def _sample(args):
              f", {per_row} of each of its {model.n_classes} classes (a row per class)")
     what = "" if fmt == "png" else f": an array {shape} of {dtype}"
     print(f"minigan: wrote {n} samples of {model.name} (step {model.step}){which} to {path}{what}")
+    return 0
+
+
+def _translate(args, model, data, label, path, fmt):
+    """`minigan sample` for a translation model: the first --n inputs (of --input, or of the
+    test set of the run's data) translated; .npy the outputs (N, C, H, W) in [-1, 1], .png
+    rows of input | output | target."""
+    import numpy as np
+
+    from .tasks import MAX_PICTURE_SAMPLES, make_task, read_translation_inputs, save_translations
+    if label is not None:
+        raise ValueError(f"--label: model {model.name!r} translates inputs, it takes no label "
+                         f"(give the inputs with --input)")
+    targets = None
+    if args.input is not None:
+        inputs = read_translation_inputs(args.input, model)
+        source = args.input
+    elif data is not None:
+        test = make_task(data, batch_size=1, seed=0, conditional=True).test
+        inputs, targets = np.asarray(test.inputs), np.asarray(test.targets)
+        source = f"the {data} test set"
+    else:
+        raise ValueError(f"the checkpoint in {args.run} records no dataset: give the inputs to "
+                         "translate with --input FILE")
+    n = min(args.n, len(inputs))
+    if fmt == "png" and n > MAX_PICTURE_SAMPLES:
+        raise ValueError(f"{n} translations are too many for a picture (at most "
+                         f"{MAX_PICTURE_SAMPLES}); write them as an array instead: --out FILE.npy")
+    make_parent(path)
+    remove_orphaned_samples(os.path.dirname(path) or ".")
+    with atomic_output(path) as tmp:
+        if fmt == "png":
+            save_translations(model, tmp, inputs[:n], None if targets is None else targets[:n],
+                              seed=args.seed)
+        else:
+            with open(tmp, "wb") as f:
+                np.save(f, model.translate(inputs[:n], seed=args.seed), allow_pickle=False)
+    what = "input | output | target rows" if targets is not None and fmt == "png" else \
+        "input | output rows" if fmt == "png" else \
+        f"an array ({n}, {model.out_channels}, {model.size}, {model.size}) of float32"
+    print(f"minigan: translated {n} inputs of {source} with {model.name} (step {model.step}) "
+          f"to {path}: {what}")
     return 0
 
 

@@ -73,11 +73,20 @@ PRESETS = {
                                  conditional=True, cond_range=(1.0, 5.0), lr_g=1e-3, lr_d=4e-3),
                       batch_size=64, steps=3000),
     },
+    # Pix2Pix on the street scenes (labels -> photo, 32×32): the paper's objective L1 + cGAN
+    # with λ = 100 and Adam 2e-4, β₁ 0.5; a U-Net of 4 levels from 16 channels and the PatchGAN
+    # that sees the whole 32×32 image (d_layers 2), as benchmarks/quality_pix2pix.py measures.
+    "pix2pix": {
+        "scenes": dict(model=dict(in_channels=6, out_channels=3, size=32, objective="l1+cgan",
+                                  lam=100.0, depth=4, width=16, d_layers=2, d_width=16),
+                       batch_size=16, steps=2000),
+    },
 }
-DATASETS = ["ring8", "grid25", "digits", "oracle", "grammar", "sines"]
+DATASETS = ["ring8", "grid25", "digits", "oracle", "grammar", "sines", "scenes"]
 # The dataset of ``minigan train MODEL`` without --data.
 DEFAULT_DATA = {"gan": "ring8", "dcgan": "digits", "cgan": "digits", "cdcgan": "digits",
-                "wgan": "ring8", "wgan-gp": "ring8", "seqgan": "oracle", "rcgan": "sines"}
+                "wgan": "ring8", "wgan-gp": "ring8", "seqgan": "oracle", "rcgan": "sines",
+                "pix2pix": "scenes"}
 # Every learning rate a model's constructor may take: G's and D's, and SeqGAN's MLE and
 # policy-gradient rates for G. --lr sets each one the model takes.
 LR_KEYS = ("lr_g", "lr_d", "lr_mle", "lr_adv")

@@ -203,9 +203,140 @@ class SinesTask:
                          seed=self.seed + 12345 if seed is None else seed)
 
 
+class ScenesTask:
+    """The street scenes (:mod:`minigan.data.scenes`), labels -> photo at 32×32: batches of
+    (label maps as one-hot channels, photos) from the 2,000 training pairs; measured on the 200
+    test pairs by the per-pixel L1 and PSNR of the translations to the true photos, beside
+    the same for the conditional median (what a perfect L1 regressor outputs: flat, textureless
+    colours) and, when the segmenter is available, the FCN-score and the rest of
+    :func:`minigan.evaluation.translation.translation_report`. Image-to-image translation
+    always reads its input: ``conditional`` is required and ignored."""
+
+    def __init__(self, name, batch_size, seed, conditional=True):
+        from .data.scenes import load_scenes
+        self.name, self.seed = name, seed
+        self.train = load_scenes("train")
+        self.test = load_scenes("test")
+        self.loader = self.train.loader(batch_size, seed=seed)
+
+    def batch(self, step):
+        return self.loader.batch_at(step)
+
+    def evaluate(self, model):
+        from .data.scenes import conditional_median
+        from .evaluation.translation import translation_report
+        out = model.translate(self.test.inputs, seed=self.seed + 12345)
+        targets = np.asarray(self.test.targets)
+        labels = np.asarray(self.test.labels)
+        report = translation_report(out, targets, labels)
+        control = translation_report(conditional_median(labels), targets, labels)
+        report.update({f"median_{k}": v for k, v in control.items()})
+        return report
+
+    def save_samples(self, model, path, n=8, seed=None):
+        save_translations(model, path, self.test.inputs[:n], self.test.targets[:n],
+                          seed=self.seed + 12345 if seed is None else seed)
+
+
+def save_translations(model, path, inputs, targets=None, seed=0):
+    """The paper's figures: a PNG with a row per example, input | output | target (the
+    target when known). Label maps given as one-hot channels are drawn in the scenes'
+    palette."""
+    from .viz import save_image_grid
+    outputs = model.translate(inputs, seed=seed)
+    columns = [picture_of(np.asarray(inputs)), outputs]
+    if targets is not None:
+        columns.append(picture_of(np.asarray(targets)))
+    rows = np.stack(columns, axis=1).reshape((-1,) + outputs.shape[1:])
+    save_image_grid(rows, path, nrow=len(columns))
+    return len(outputs)
+
+
+def read_translation_inputs(path, model):
+    """The inputs of ``minigan sample RUN --input FILE`` for a translation model, as float32
+    (N, in_channels, size, size) in [-1, 1]:
+
+    - ``.npy``: images (C, H, W) or (N, C, H, W) already coded as the model takes them
+      (floating point in [-1, 1]), or integer class-id maps (H, W) or (N, H, W), which are
+      one-hot coded (the scenes' classes);
+    - ``.png``: a label map drawn in the scenes' palette (:data:`minigan.data.scenes.PALETTE`),
+      every pixel one of its colours.
+
+    Anything else is a ValueError that says what was expected."""
+    import os
+    from .data.scenes import CLASSES, PALETTE, encode_labels
+    c, size = model.in_channels, model.size
+    want = f"(N, {c}, {size}, {size}) or ({c}, {size}, {size})"
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):
+        raise ValueError(f"--input {path}: no such file (a .npy of inputs or a .png label map)")
+    if ext == ".npy":
+        try:
+            a = np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise ValueError(f"--input {path}: not a readable .npy array ({type(e).__name__}: "
+                             f"{e})") from None
+        if a.dtype.kind in "iu":                                  # class ids
+            if a.ndim == 2:
+                a = a[None]
+            if a.ndim != 3 or a.shape[1:] != (size, size):
+                raise ValueError(f"--input {path}: class-id maps must have shape (N, {size}, "
+                                 f"{size}) or ({size}, {size}), got {a.shape}")
+            if a.size and (a.min() < 0 or a.max() >= len(CLASSES)):
+                raise ValueError(f"--input {path}: class ids must be in [0, {len(CLASSES)}) "
+                                 f"({', '.join(CLASSES)}), got values from {a.min()} to {a.max()}")
+            a = encode_labels(a)
+        elif a.dtype.kind == "f":
+            if a.ndim == 3:
+                a = a[None]
+            if a.ndim != 4 or a.shape[1:] != (c, size, size):
+                raise ValueError(f"--input {path}: expected inputs of shape {want}, got {a.shape}")
+            if not np.isfinite(a).all() or a.size and (a.min() < -1 or a.max() > 1):
+                raise ValueError(f"--input {path}: inputs must be finite values in [-1, 1]")
+        else:
+            raise ValueError(f"--input {path}: expected floating-point inputs {want} or integer "
+                             f"class-id maps, got dtype {a.dtype}")
+    elif ext == ".png":
+        from matplotlib.image import imread
+        try:
+            img = imread(path)
+        except Exception as e:
+            raise ValueError(f"--input {path}: not a readable PNG ({type(e).__name__}: {e})") from None
+        if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[:2] != (size, size):
+            raise ValueError(f"--input {path}: expected a {size}×{size} RGB label map, got an "
+                             f"image of shape {img.shape}")
+        rgb = np.rint(img[..., :3].astype(np.float64) * (255 if img.dtype.kind == "f" else 1))
+        dist = np.abs(rgb[:, :, None, :] - PALETTE[None, None].astype(np.float64)).max(axis=-1)
+        ids = dist.argmin(axis=-1)
+        if (dist.min(axis=-1) > 2).any():
+            raise ValueError(f"--input {path}: every pixel of a label map must be one of the "
+                             f"scenes' palette colours ({', '.join(CLASSES)}: "
+                             f"minigan.data.scenes.PALETTE); {int((dist.min(axis=-1) > 2).sum())} "
+                             f"pixels are not")
+        a = encode_labels(ids[None])
+        if a.shape[1] != c:
+            raise ValueError(f"--input {path}: a label map gives {a.shape[1]} channels but "
+                             f"this model takes {c}")
+    else:
+        raise ValueError(f"--input {path}: expected a .npy array or a .png label map, not {ext!r}")
+    if len(a) == 0:
+        raise ValueError(f"--input {path}: holds no inputs")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def picture_of(x):
+    """Images (N, C, H, W) in [-1, 1] as RGB pictures (N, 3, H, W) in [-1, 1]: one-hot label
+    maps (6 channels: the scenes' classes) in the scenes' palette, RGB as it is."""
+    from .data.scenes import PALETTE, colorize, decode_labels
+    if x.shape[1] == len(PALETTE):
+        return colorize(decode_labels(x, "onehot"))                # (N, 3, H, W) in [-1, 1]
+    return x
+
+
 TASKS = {"ring8": ToyTask, "grid25": ToyTask, "digits": DigitsTask,
-         "oracle": OracleTask, "grammar": GrammarTask, "sines": SinesTask}
-CONDITIONAL = {"digits": "labels", "sines": "frequencies"}     # what a conditional model reads
+         "oracle": OracleTask, "grammar": GrammarTask, "sines": SinesTask, "scenes": ScenesTask}
+CONDITIONAL = {"digits": "labels", "sines": "frequencies",
+               "scenes": "label maps"}     # what a conditional model reads
 
 
 def make_task(name, batch_size, seed, conditional=False):
@@ -228,7 +359,8 @@ MAX_TEXT_LINES = 1000         # token sequences are drawn one text line each (20
 MAX_SAMPLES_BYTES = 4 * 2**30  # the largest .npy of samples written at once (10**6 digits: 256 MB)
 # The values in one sample of each dataset (a point, an 8x8 image, T tokens, T values): what a
 # batch of B samples holds is B times this (minigan.cli.check_train_memory).
-SAMPLE_VALUES = {"ring8": 2, "grid25": 2, "digits": 64, "oracle": 20, "grammar": 16, "sines": 30}
+SAMPLE_VALUES = {"ring8": 2, "grid25": 2, "digits": 64, "oracle": 20, "grammar": 16, "sines": 30,
+                 "scenes": 9 * 32 * 32}
 
 
 def chunk_seed(seed, i):

@@ -22,6 +22,7 @@ from minigan.nn import (
     LSTM,
     AvgPool2d,
     BatchNorm1d,
+    InstanceNorm2d,
     BatchNorm2d,
     Conv2d,
     ConvTranspose2d,
@@ -421,7 +422,10 @@ _BUILDS = {
     "ConvTranspose2d": [lambda: ConvTranspose2d(3, 2, 4, rng=_r(), dtype="float64")],
     "BatchNorm1d": [lambda: BatchNorm1d(4), lambda: BatchNorm1d(3, affine=False, dtype="float64")],
     "BatchNorm2d": [lambda: BatchNorm2d(3)],
+    "InstanceNorm2d": [lambda: _layer_classes()["InstanceNorm2d"](3),
+                       lambda: _layer_classes()["InstanceNorm2d"](3, affine=True, dtype="float64")],
     "LayerNorm": [lambda: LayerNorm((2, 3)), lambda: LayerNorm(4, elementwise_affine=False)],
+    "InstanceNorm2d": [lambda: InstanceNorm2d(3, affine=True), lambda: InstanceNorm2d(4, dtype="float64")],
     "Embedding": [lambda: Embedding(10, 3, rng=_r())],
     "LSTMCell": [lambda: LSTMCell(3, 4, rng=_r()), lambda: LSTMCell(3, 4, bias=False, rng=_r())],
     "LSTM": [lambda: LSTM(3, 4, num_layers=3, rng=_r())],
@@ -480,6 +484,8 @@ def test_every_layer_charges_what_it_keeps_before_allocating_it(name):
     (lambda: LSTM(10**5, 10**5, num_layers=10**6), "LSTM(100000, 100000, num_layers=1000000)"),
     (lambda: BatchNorm2d(10**12), "BatchNorm2d(1000000000000) would take"),
     (lambda: LayerNorm((10**6, 10**6)), "LayerNorm((1000000, 1000000)) would take"),
+    (lambda: _layer_classes()["InstanceNorm2d"](10**12, affine=True),
+     "InstanceNorm2d(1000000000000) would take"),
     (lambda: MinibatchDiscrimination(10**5, 10**5, 10**3), "MinibatchDiscrimination(100000, "),
     (lambda: Sequential(Linear(4, 4), Linear(4, 10**8)), "Linear(4, 100000000) would take "
                                                          "3.73 GiB (1e+09 values: its parameters, "

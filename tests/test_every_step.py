@@ -51,6 +51,16 @@ _SEQGAN = dict(vocab_size=len(VOCAB), seq_len=6, start_token=VOCAB.bos, embed_di
                rollouts=2)
 
 
+# Pix2Pix: a small U-Net and PatchGAN on random 16×16 pairs (inputs 2 channels, outputs 3)
+_PIX2PIX = dict(in_channels=2, out_channels=3, size=16, depth=3, width=4, d_layers=1, d_width=4)
+
+
+def _translation_pair(step, n=8):
+    rng = np.random.default_rng(step)
+    return (rng.uniform(-1, 1, (n, 2, 16, 16)).astype(np.float32),
+            rng.uniform(-1, 1, (n, 3, 16, 16)).astype(np.float32))
+
+
 # name -> (class name, settings, one batch of a step); small networks, fast steps
 CASES = {
     "gan": ("gan", dict(hidden=16, depth=2), _points),
@@ -76,6 +86,11 @@ CASES = {
     "rgan": ("rcgan", dict(hidden=8, latent_dim=2), _sine_batch),
     "rcgan": ("rcgan", dict(hidden=8, latent_dim=2, conditional=True),
               lambda s: _sine_batch(s, with_freq=True)),
+    "pix2pix": ("pix2pix", _PIX2PIX, _translation_pair),
+    "pix2pix-encoder-decoder-pixelgan": ("pix2pix", dict(_PIX2PIX, generator="encoder-decoder",
+                                                         d_layers=0), _translation_pair),
+    "pix2pix-gan": ("pix2pix", dict(_PIX2PIX, objective="gan"), _translation_pair),
+    "pix2pix-l1": ("pix2pix", dict(_PIX2PIX, objective="l1"), _translation_pair),
 }
 
 # Each switch turned on, as a value a small model trains with (pack 2 divides every batch).
@@ -84,7 +99,8 @@ SWITCH_ON = dict(label_smoothing=0.1, feature_matching=True, minibatch_kernels=3
                  historical_averaging=0.01, sample_history=8, ema=0.9)
 # The plain case of each model that its switches are tried on.
 PLAIN = {"gan": "gan", "dcgan": "dcgan", "cgan": "cgan-embedding", "cdcgan": "cdcgan",
-         "wgan": "wgan", "wgan-gp": "wgan-gp", "rcgan": "rcgan", "seqgan": "seqgan"}
+         "wgan": "wgan", "wgan-gp": "wgan-gp", "rcgan": "rcgan", "seqgan": "seqgan",
+         "pix2pix": "pix2pix"}
 for _model, _case in PLAIN.items():
     _name, _kw, _batch = CASES[_case]
     for _switch in get_model_class(_model).toolbox:
@@ -98,16 +114,18 @@ def test_every_model_of_the_cli_is_covered():
 
 
 def _networks(model):
-    """(name, params, grads) of every parameter of G and D, including label embeddings."""
+    """(name, params, grads) of every parameter of G and D, including label embeddings (a
+    model without D, pix2pix's "l1" objective: G's)."""
     if hasattr(model, "g_parameters"):
         return model.g_parameters() + model.d_parameters()
-    return model.G.named_parameters("G.") + model.D.named_parameters("D.")
+    return model.G.named_parameters("G.") + (model.D.named_parameters("D.") if model.D else [])
 
 
 def _optimisers(model):
     """Every optimiser of the model (its checkpointed parts named opt_*): opt_g and opt_d,
     or SeqGAN's opt_mle, opt_adv and opt_d."""
-    return [getattr(model, part) for part in model.parts if part.startswith("opt_")]
+    return [getattr(model, part) for part in model.parts
+            if part.startswith("opt_") and getattr(model, part) is not None]
 
 
 def _pretraining_steps(model):

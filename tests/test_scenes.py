@@ -49,7 +49,8 @@ def many_renders(busy_map):
 # ----------------------------------------------------------------------------- shapes and ranges
 def test_shapes_dtypes_and_ranges(train, test_split):
     assert isinstance(train, PairedDataset)
-    assert len(train) == SPLIT_SIZES["train"] == 2000 and len(test_split) == SPLIT_SIZES["test"] == 200
+    assert len(train) == SPLIT_SIZES["train"] == 2000
+    assert len(test_split) == SPLIT_SIZES["test"] == 200
     x, y, lab = to_np(train.inputs), to_np(train.targets), to_np(train.labels)
     assert x.shape == (2000, K, 32, 32) and x.dtype == np.float32
     assert y.shape == (2000, 3, 32, 32) and y.dtype == np.float32
@@ -265,8 +266,8 @@ def test_the_statistics_are_greyish_compared_with_the_modes():
     mean, _ = scenes._class_statistics()
     for c in range(K):
         mode_colours = [np.add(a, b) / 2 for _, a, b in COLOUR_MODES[c]]
-        sat = lambda col: np.max(col) - np.min(col)                             # noqa: E731
-        assert sat(mean[c]) < max(sat(col) for col in mode_colours), CLASSES[c]
+        saturation = [np.ptp(col) for col in mode_colours]
+        assert np.ptp(mean[c]) < max(saturation), CLASSES[c]
 
 
 # ----------------------------------------------------------------------------- batches
@@ -312,3 +313,7 @@ def test_render_rejects_bad_labels_and_generators(busy_map):
     with pytest.raises(ValueError, match="shape"):
         conditional_mean(np.zeros(5, int))
     assert isinstance(sample_style(rng), Style)
+    with pytest.raises(ValueError, match="one mode per class"):
+        Style((0, 0, 0, 2, 0, 0), np.zeros((K, 2)))                  # windows have 2 modes
+    with pytest.raises(ValueError, match="phases"):
+        Style((0,) * K, np.zeros(K))

@@ -4,7 +4,7 @@ The pix2pix authors distribute the CMP Facade Database (Tyleček & Šára 2013) 
 ``facades.tar.gz`` (:data:`FACADES_URL`, the address the pix2pix and CycleGAN repositories
 download from). Inside, three folders of JPEGs::
 
-    facades/train/1.jpg ... 400.jpg     facades/val/1.jpg ... 100.jpg     facades/test/1.jpg ... 106.jpg
+    facades/train/1.jpg ... 400.jpg   facades/val/1.jpg ... 100.jpg   facades/test/1.jpg ... 106.jpg
 
 Each JPEG is one *pair*, 512 x 256 pixels: the photo of a facade on the left half, its
 colour-coded label map on the right (the CMP classes, such as facade, window, door, balcony,
@@ -109,7 +109,8 @@ def _check_md5(md5):
 
 def _fetch(url: str, dest: Path, md5: str | None, quiet: bool, retries: int = 2) -> Path:
     """Download ``url`` to ``dest`` through a temporary file, checking ``md5`` (when not None)
-    before the atomic rename; a cut-off or corrupt download is retried, an unreachable URL is not."""
+    before the atomic rename; a cut-off or corrupt download is retried, an unreachable URL is
+    not."""
     from ..fileio import chmod_as_open
     folder = dest.parent
     try:
@@ -242,9 +243,12 @@ def _split_members(tar: tarfile.TarFile, archive, split: str) -> list:
             f"{archive}: no JPEG in a '{split}/' folder; the archive has JPEGs in "
             f"{sorted(splits) or 'no folder at all'}. Expected the pix2pix layout "
             "facades/{train,val,test}/<n>.jpg")
-    key = lambda m: (0, int(PurePosixPath(m.name).stem), "") \
-        if PurePosixPath(m.name).stem.isdigit() else (1, 0, m.name)           # noqa: E731
-    return sorted(found, key=key)
+
+    def number_first(m):
+        stem = PurePosixPath(m.name).stem
+        return (0, int(stem), "") if stem.isdigit() else (1, 0, m.name)
+
+    return sorted(found, key=number_first)
 
 
 def read_pairs(archive, split: str = "train"):
@@ -307,7 +311,12 @@ def box_resize(image, size: int) -> np.ndarray:
     if isinstance(size, bool) or int(size) != size or not 1 <= size <= min(h, w):
         raise ValueError(f"box_resize: size must be an integer in 1..{min(h, w)} (a box filter "
                          f"only shrinks a {h}x{w} image), got {size!r}")
-    return np.einsum("ih,hwc,jw->ijc", _box_weights(h, int(size)), a, _box_weights(w, int(size)))
+    size = int(size)
+    if h % size == 0 and w % size == 0:                  # whole blocks: a plain block mean
+        return a.reshape(size, h // size, size, w // size, -1).mean(axis=(1, 3))
+    rows = _box_weights(h, int(size)) @ a.reshape(h, -1)                 # (size, W * C)
+    rows = rows.reshape(int(size), w, -1).transpose(0, 2, 1)              # (size, C, W)
+    return (rows @ _box_weights(w, int(size)).T).transpose(0, 2, 1)       # (size, size, C)
 
 
 def palette_ids(label_image, palette) -> np.ndarray:
@@ -318,7 +327,8 @@ def palette_ids(label_image, palette) -> np.ndarray:
     """
     pal = np.asarray(palette, dtype=np.float64)
     img = np.asarray(label_image, dtype=np.float64)
-    d = ((img[..., None, :] - pal) ** 2).sum(-1)                     # (H, W, K)
+    # |x - p|^2 = |x|^2 - 2 x.p + |p|^2, and |x|^2 is the same for every p: one matrix product
+    d = (pal ** 2).sum(-1) - 2.0 * img @ pal.T                        # (H, W, K)
     return np.argmin(d, axis=-1).astype(np.int64)
 
 
@@ -358,7 +368,8 @@ def load_facades(split: str = "train", size: int = 64, root=None, download: bool
     ``"facades-<split>"``. Arrays are on the backend in use.
     """
     if split not in FACADES_SPLITS:
-        raise ValueError(f"load_facades: split must be one of {tuple(FACADES_SPLITS)}, got {split!r}")
+        raise ValueError(f"load_facades: split must be one of {tuple(FACADES_SPLITS)}, "
+                         f"got {split!r}")
     if direction not in DIRECTIONS:
         raise ValueError(f"load_facades: direction must be one of {DIRECTIONS}, got {direction!r}")
     if encoding not in ENCODINGS:
@@ -372,9 +383,12 @@ def load_facades(split: str = "train", size: int = 64, root=None, download: bool
             raise ValueError(f"load_facades: palette must be (K, 3) RGB colours in 0..255 with "
                              f"K >= 2, got shape {pal.shape}")
         pal = pal.astype(np.uint8)
-        classes = tuple(classes) if classes is not None else tuple(f"class {k}" for k in range(len(pal)))
+        if classes is None:
+            classes = tuple(f"class {k}" for k in range(len(pal)))
+        classes = tuple(classes)
         if len(classes) != len(pal):
-            raise ValueError(f"load_facades: {len(classes)} class names for {len(pal)} palette colours")
+            raise ValueError(f"load_facades: {len(classes)} class names for {len(pal)} palette "
+                             "colours")
     elif encoding == "onehot":
         raise ValueError("load_facades: encoding='onehot' needs the class of each label colour: "
                          "pass palette= (the (K, 3) RGB colour of each class)")

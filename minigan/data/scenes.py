@@ -206,7 +206,9 @@ def sample_layout(rng: np.random.Generator, size: int = 32) -> np.ndarray:
     The recipe (all lengths in scene units, 32 to the picture's side, y down):
 
     1. sky everywhere; ground from the horizon (row 20..25) down;
-    2. 1..3 buildings (uniformly), each 8..16 wide, 10 or more high, standing on the horizon,
+    2. 1..3 buildings (uniformly), each 8..16 wide and 10 high or more (up to 2 units from the
+       top edge), standing on the horizon, their left edge anywhere from 3 units off the left
+       side to 3 units off the right side,
        drawn in turn (a later one in front); on each, a door (2..4 wide, 4..6 high) on the
        horizon and, above the door's top, a centred grid of windows (2..3 units each, 1..2 apart,
        1..2 from the walls); a building too small for a row of windows has none;
@@ -269,8 +271,19 @@ class Style:
     phases: np.ndarray = field(repr=False)
     noise_seed: int = 0
 
+    def __post_init__(self):
+        k = len(CLASSES)
+        if len(self.modes) != k or any(not 0 <= int(m) < len(COLOUR_MODES[c])
+                                       for c, m in enumerate(self.modes)):
+            raise ValueError(f"Style: modes must give one mode per class {CLASSES}, mode c in "
+                             f"0..{[len(m) - 1 for m in COLOUR_MODES]}[c]; got {self.modes!r}")
+        if np.shape(self.phases) != (k, 2):
+            raise ValueError(f"Style: phases must have shape ({k}, 2), got "
+                             f"{np.shape(self.phases)}")
+
     def describe(self) -> dict:
-        """``{class name: colour-mode name}``, e.g. ``{"sky": "dusk", "building": "red brick", ...}``."""
+        """``{class name: colour-mode name}``, e.g. ``{"sky": "dusk", "building": "red brick",
+        ...}``."""
         return {name: COLOUR_MODES[c][m][0] for c, (name, m) in enumerate(zip(CLASSES, self.modes))}
 
 
@@ -336,13 +349,15 @@ def render(labels, rng_or_style) -> np.ndarray:
     if lab.shape[-1] != lab.shape[-2]:
         raise ValueError(f"render: label maps must be square, got {lab.shape[-2]}x{lab.shape[-1]}")
     _check_size("render", lab.shape[-1])
-    if isinstance(rng_or_style, Style):
-        style_of = lambda: rng_or_style                                      # noqa: E731
-    elif isinstance(rng_or_style, np.random.Generator):
-        style_of = lambda: sample_style(rng_or_style)                        # noqa: E731
-    else:
+    if not isinstance(rng_or_style, (Style, np.random.Generator)):
         raise ValueError(f"render: expected a numpy.random.Generator or a Style, got "
                          f"{type(rng_or_style).__name__}")
+
+    def style_of():
+        if isinstance(rng_or_style, Style):
+            return rng_or_style
+        return sample_style(rng_or_style)
+
     if lab.ndim == 2:
         return _render_one(lab, style_of())
     return np.stack([_render_one(m, style_of()) for m in lab])
@@ -456,7 +471,7 @@ def _first_above(components, level: float, strict: bool) -> float:
     return hi
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _class_statistics():
     """(mean, median): float64 (K, 3) colours in [0, 1] of each class's pixel distribution."""
     k = len(CLASSES)

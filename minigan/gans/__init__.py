@@ -6,9 +6,11 @@ from .cgan import CGAN, CDCGAN
 from .wgan import WGAN, WGANGP
 from .seqgan import SeqGAN
 from .rcgan import RCGAN
+from .pix2pix import Pix2Pix
 
 MODELS = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "cdcgan": CDCGAN, "wgan": WGAN,
-          "wgan-gp": WGANGP, "seqgan": SeqGAN, "rcgan": RCGAN}
+          "wgan-gp": WGANGP, "seqgan": SeqGAN, "rcgan": RCGAN,
+          "pix2pix": Pix2Pix}
 
 
 def get_model_class(name: str):
@@ -18,5 +20,5 @@ def get_model_class(name: str):
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}") from None
 
 
-__all__ = ["GANModel", "SWITCHES", "GAN", "DCGAN", "CGAN", "CDCGAN", "WGAN", "WGANGP", "SeqGAN", "RCGAN", "MODELS",
+__all__ = ["GANModel", "SWITCHES", "GAN", "DCGAN", "CGAN", "CDCGAN", "WGAN", "WGANGP", "SeqGAN", "RCGAN", "Pix2Pix", "MODELS",
            "get_model_class"]

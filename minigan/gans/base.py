@@ -140,9 +140,10 @@ class GANModel(Checkpointed):
                      if part.startswith("opt_") and getattr(self, part, None) is not None}
         if self.ema:
             self.ema_g = EMA(opt_g.params, self.ema)
-        if self.historical_averaging:
+        if self.historical_averaging:                # (opt_d None: a model without D)
             self.average_g = HistoricalAverage(opt_g.params, self.historical_averaging)
-            self.average_d = HistoricalAverage(opt_d.params, self.historical_averaging)
+            if opt_d is not None:
+                self.average_d = HistoricalAverage(opt_d.params, self.historical_averaging)
         if self.sample_history:
             shape, dtype = fake
             cond_shape, cond_dtype = cond if cond is not None else (None, None)
@@ -171,8 +172,11 @@ class GANModel(Checkpointed):
                 getattr(self, part).lr = lr0 * factor
 
     def zero_grads(self, side):
-        """Clear the gradients of one side ("g" or "d"): every parameter its optimiser updates."""
-        (self.opt_g if side == "g" else self.opt_d).zero_grad()
+        """Clear the gradients of one side ("g" or "d"): every parameter its optimiser updates
+        (nothing for a model without D, pix2pix's "l1" objective)."""
+        opt = self.opt_g if side == "g" else self.opt_d
+        if opt is not None:
+            opt.zero_grad()
 
     def update(self, side, opt=None):
         """One optimiser step on G's side ("g") or D's ("d") with the toolbox around it: the
