@@ -371,16 +371,20 @@ class Pix2Pix(GANModel):
     # --- use ----------------------------------------------------------------------------------
     def translate(self, inputs, seed=None, batch_size=64):
         """G(x) for inputs (N, in_channels, size, size) as a NumPy array (N, out_channels,
-        size, size) in [-1, 1]; dropout on (the paper's test-time noise), its masks drawn from
-        ``seed`` (default: the model's seed + 1), so a translation is reproducible."""
+        size, size) in [-1, 1]; dropout on (the paper's test-time noise). Output i's dropout
+        masks come from (``seed``, i) alone (default seed: the model's seed + 1), so it does
+        not depend on the other inputs of the call or on ``batch_size``: the same input at the
+        same position with the same seed gives the same output."""
         x = self._images("inputs", inputs, self.in_channels)
-        self.G.set_noise(backend.default_rng(self.seed + 1 if seed is None else seed))
+        seed = self.seed + 1 if seed is None else int(seed)
         out = []
         with self.sampling():
-            for i in range(0, x.shape[0], batch_size):
-                out.append(to_numpy(self.G.forward(x[i:i + batch_size])[0]))
-        return np.concatenate(out) if out else np.zeros((0, self.out_channels, self.size, self.size),
-                                                        np.float32)
+            for start in range(0, x.shape[0], batch_size):
+                chunk = x[start:start + batch_size]
+                self.G.set_noise([backend.default_rng(int(np.random.SeedSequence(
+                    [seed, start + i]).generate_state(1)[0])) for i in range(chunk.shape[0])])
+                out.append(to_numpy(self.G.forward(chunk)[0]))
+        return np.concatenate(out)
 
     def sample(self, n, seed=None, inputs=None):
         """Translations of ``inputs`` (the first n): pix2pix has no noise input to sample from."""

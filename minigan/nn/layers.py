@@ -270,7 +270,9 @@ class Dropout(Module):
     """Inverted dropout, as torch.nn.Dropout: in training y = x · m / (1 − p) with
     m ~ Bernoulli(1 − p); in eval mode y = x.  Backward: dx = dy · m / (1 − p).
 
-    ``always=True`` keeps it on in eval mode too (a fresh mask at every call): pix2pix's
+    ``rng``: the generator of the masks (default: the backend's), or a list of one generator
+    per row of the batch (row n's mask then depends on its own generator only, whatever else
+    is in the batch). ``always=True`` keeps it on in eval mode too (a fresh mask at every call): pix2pix's
     generator has no input noise, its only randomness is dropout "applied on several layers of
     our generator at both training and test time" (Isola et al. 2017, "Objective"). The
     default, always=False, is torch's.
@@ -291,7 +293,13 @@ class Dropout(Module):
         if not (self.training or self.always) or self.p == 0:
             return x, None
         rng = self.rng if self.rng is not None else backend.rng()
-        keep = rng.random(x.shape) >= self.p
+        if isinstance(rng, (list, tuple)):          # one generator per row: a row's mask
+            if len(rng) != x.shape[0]:              # depends on its own generator only
+                raise ValueError(f"{self!r}: {len(rng)} generators for a batch of {x.shape[0]}")
+            xp = backend.get_array_module(x)
+            keep = xp.stack([xp.asarray(r.random(x.shape[1:])) for r in rng]) >= self.p
+        else:
+            keep = rng.random(x.shape) >= self.p
         scale = keep.astype(x.dtype) / x.dtype.type(1 - self.p)
         return x * scale, scale
 
