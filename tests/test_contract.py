@@ -18,7 +18,7 @@ from minigan.nn.module import StateDictError
 
 
 def _small(model, **switches):
-    name, kw, batch = CASES[PLAIN[model]]
+    name, kw, batch = CASES[PLAIN.get(model, model)]
     return get_model_class(name)(seed=0, **kw, **switches), batch
 
 
@@ -195,6 +195,7 @@ def test_sample_history_state_is_checked_on_load():
     ("wgan-gp", dict(sample_history=8, historical_averaging=0.01, spectral_norm=True)),
     ("rcgan", dict(sample_history=8, ema=0.9, label_smoothing=0.1)),
     ("seqgan", dict(sample_history=8, ema=0.9, historical_averaging=0.01)),
+    ("seqgan-cnn", dict(ema=0.9, label_smoothing=0.1)),   # its dropout masks come from the step
 ])
 def test_a_resumed_run_with_the_switches_on_continues_exactly(model, switches):
     a, batch = _small(model, **switches)

@@ -221,6 +221,11 @@ class CNNDiscriminator(Module):
     prob = SequenceDiscriminator.prob
 
 
+# The stream of step_rng that the CNN discriminator's dropout masks come from (apart from the
+# step's own noise: a pure function of the step, as everything a step draws).
+DROPOUT_STREAM = 3
+
+
 class SeqGAN(GANModel):
     """SeqGAN on fixed-length token sequences (N, T) of a vocabulary of V tokens.
 
@@ -416,6 +421,8 @@ class SeqGAN(GANModel):
         if not isinstance(real_batches, (list, tuple)):
             real_batches = [real_batches] * max(1, self.d_steps)
         rng = step_rng(self.seed, self.step)
+        if isinstance(self.D, CNNDiscriminator):   # its dropout masks: this step's own stream,
+            self.D.drop.rng = step_rng(self.seed, self.step, DROPOUT_STREAM)   # so resume is exact
         self.schedule_learning_rates()
         phase = self.phase
         logs = dict.fromkeys(("nll", "loss_g", "reward", "loss_d", "d_real", "d_fake"), 0.0)
