@@ -753,7 +753,8 @@ def _translate(args, model, data, label, path, fmt):
     rows of input | output | target."""
     import numpy as np
 
-    from .tasks import MAX_PICTURE_SAMPLES, make_task, read_translation_inputs, save_translations
+    from .tasks import (MAX_PICTURE_SAMPLES, read_translation_inputs, save_translations,
+                        translation_test_set)
     if label is not None:
         raise ValueError(f"--label: model {model.name!r} translates inputs, it takes no label "
                          f"(give the inputs with --input)")
@@ -762,7 +763,7 @@ def _translate(args, model, data, label, path, fmt):
         inputs = read_translation_inputs(args.input, model)
         source = args.input
     elif data is not None:
-        test = make_task(data, batch_size=1, seed=0, conditional=True).test
+        test = translation_test_set(data)
         inputs, targets = np.asarray(test.inputs), np.asarray(test.targets)
         source = f"the {data} test set"
     else:

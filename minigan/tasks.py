@@ -216,7 +216,7 @@ class ScenesTask:
         from .data.scenes import load_scenes
         self.name, self.seed = name, seed
         self.train = load_scenes("train")
-        self.test = load_scenes("test")
+        self.test = translation_test_set(name)
         self.loader = self.train.loader(batch_size, seed=seed)
 
     def batch(self, step):
@@ -236,6 +236,15 @@ class ScenesTask:
     def save_samples(self, model, path, n=8, seed=None):
         save_translations(model, path, self.test.inputs[:n], self.test.targets[:n],
                           seed=self.seed + 12345 if seed is None else seed)
+
+
+def translation_test_set(name):
+    """The test pairs of a translation dataset (what `minigan sample` translates without
+    --input), without generating its training split."""
+    from .data.scenes import load_scenes
+    if name != "scenes":
+        raise ValueError(f"dataset {name!r} has no translation test set (scenes has)")
+    return load_scenes("test")
 
 
 def save_translations(model, path, inputs, targets=None, seed=0):

@@ -45,14 +45,9 @@ The result is a :class:`~minigan.data.scenes.PairedDataset`, like the procedural
 """
 from __future__ import annotations
 
-import hashlib
-import http.client
 import io
-import os
 import re
 import tarfile
-import tempfile
-import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
@@ -60,8 +55,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .. import backend
-from .mnist import (CacheDirError, ChecksumError, DownloadError, _cache_error, _check_folder,
-                    _say, cache_dir, md5sum)
+from .mnist import (CacheDirError, ChecksumError, DownloadError, _cache_error, _check_folder, _say,
+                    cache_dir, download_verified, md5sum)
 from .scenes import DIRECTIONS, ENCODINGS, PairedDataset, colorize, one_hot
 
 __all__ = ["FACADES_URL", "FACADES_MD5", "FACADES_SPLITS", "ARCHIVE_NAME", "UnknownChecksumError",
@@ -108,52 +103,17 @@ def _check_md5(md5):
 
 
 def _fetch(url: str, dest: Path, md5: str | None, quiet: bool, retries: int = 2) -> Path:
-    """Download ``url`` to ``dest`` through a temporary file, checking ``md5`` (when not None)
-    before the atomic rename; a cut-off or corrupt download is retried, an unreachable URL is
-    not."""
-    from ..fileio import chmod_as_open
-    folder = dest.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _cache_error(folder, "creating it", exc) from exc
-    failures = []
-    for attempt in range(1, retries + 1):
-        if not quiet:
-            _say(f"minigan: downloading {url} -> {dest}")
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
-        except OSError as exc:
-            raise _cache_error(folder, "creating a file in it", exc) from exc
-        try:
-            chmod_as_open(fd)
-            h = hashlib.md5()
-            with os.fdopen(fd, "wb") as out, _open_url(url) as src:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    h.update(chunk)
-                    out.write(chunk)
-            digest = h.hexdigest()
-            if md5 is not None and digest != md5:
-                failures.append(f"{url} (attempt {attempt}): MD5 {digest}, expected {md5} "
-                                "(corrupt or incomplete download, or another file)")
-                continue
-            os.replace(tmp, dest)
-            if md5 is None and not quiet:
-                _say(f"minigan: {dest} downloaded UNVERIFIED (no expected MD5); its MD5 is "
-                     f"{digest}: pass md5={digest!r} to check it from now on")
-            return dest
-        except urllib.error.URLError as exc:                  # cannot connect, 404: give up
-            failures.append(f"{url}: {exc}")
-            break
-        except (OSError, http.client.HTTPException) as exc:   # cut off mid-way: retry
-            failures.append(f"{url} (attempt {attempt}): {exc!r}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    raise DownloadError(f"could not download {dest.name} into {folder} (offline?):\n  "
-                        + "\n  ".join(failures) + f"\nWhen online, load again; or download "
-                        f"{url} by hand into that folder (set it with root=, $MINIGAN_DATA or "
-                        "$XDG_CACHE_HOME)")
+    """Download ``url`` to ``dest``, checked against ``md5`` (when not None) before the atomic
+    rename (:func:`minigan.data.mnist.download_verified`); an unverified download reports its
+    MD5 so that it can be recorded."""
+    path, digest = download_verified(
+        [url], dest, md5, retries, quiet, opener=_open_url,
+        failure_hint=f"\n(offline?) When online, load again; or download {url} by hand into "
+                     f"{dest.parent} (set the folder with root=, $MINIGAN_DATA or $XDG_CACHE_HOME)")
+    if md5 is None and not quiet:
+        _say(f"minigan: {dest} downloaded UNVERIFIED (no expected MD5); its MD5 is "
+             f"{digest}: pass md5={digest!r} to check it from now on")
+    return path
 
 
 def ensure_archive(root=None, download: bool = False, md5: str | None = FACADES_MD5, *,

@@ -297,49 +297,63 @@ def _say(msg: str) -> None:
 
 def fetch_file(filename: str, md5: str, directory, mirrors, retries: int = 2,
                quiet: bool = False) -> Path:
-    """Download ``filename`` into ``directory`` from the first mirror that serves it intact.
-
-    Each mirror is tried up to ``retries`` times when what it serves is corrupt or cut short;
-    a mirror that cannot be reached (or answers 404) is left at once for the next. A download is written to a temporary file
-    in ``directory`` while its MD5 is computed; if the digest is ``md5`` the temporary file
-    is renamed to ``directory/filename`` (atomically, replacing any old copy), otherwise it
-    is deleted and the next attempt starts.
+    """Download ``filename`` into ``directory`` from the first mirror that serves it intact
+    (:func:`download_verified` over ``mirror + filename`` for each mirror).
 
     Returns the path of the verified file. Raises :class:`DownloadError` listing every
     attempt and why it failed.
     """
+    urls = [base + filename for base in mirrors]
+    if not urls:
+        raise DownloadError(f"could not download {filename} into {directory}:\n  no mirrors given")
+    return download_verified(urls, Path(directory) / filename, md5, retries, quiet)[0]
+
+
+def download_verified(urls, dest, md5, retries: int = 2, quiet: bool = False, opener=None,
+                      failure_hint: str = ""):
+    """Download ``dest`` from the first of ``urls`` that serves it intact: (path, MD5 digest).
+
+    Each URL is tried up to ``retries`` times when what it serves is corrupt or cut short; one
+    that cannot be reached (or answers 404) is left at once for the next. A download is written
+    to a temporary file beside ``dest`` while its MD5 is computed; if the digest is ``md5`` (or
+    ``md5`` is None: unverified, the caller reports the digest) the temporary file is renamed to
+    ``dest`` (atomically, replacing any old copy), otherwise it is deleted and the next attempt
+    starts. ``opener(url)``: a readable file-like object (default :func:`_open_url`).
+    Raises :class:`DownloadError` listing every attempt and why it failed, then
+    ``failure_hint``.
+    """
     from ..fileio import chmod_as_open
-    directory = Path(directory)
+    dest = Path(dest)
+    directory = dest.parent
+    opener = _open_url if opener is None else opener
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:            # no permission, a file in the way, a read-only disk
         raise _cache_error(directory, "creating it", exc) from exc
-    dest = directory / filename
     failures = []
-    for base in mirrors:
-        url = base + filename
+    for url in urls:
         for attempt in range(1, retries + 1):
             if not quiet:
                 _say(f"minigan: downloading {url} -> {dest}")
             try:
-                fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=directory)
+                fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=directory)
             except OSError as exc:
                 raise _cache_error(directory, "creating a file in it", exc) from exc
             try:
                 chmod_as_open(fd)     # the cached file: 0666 less the umask, not mkstemp's 0600
                 h = hashlib.md5()
-                with os.fdopen(fd, "wb") as out, _open_url(url) as src:
+                with os.fdopen(fd, "wb") as out, opener(url) as src:
                     for chunk in iter(lambda: src.read(1 << 20), b""):
                         h.update(chunk)
                         out.write(chunk)
                 digest = h.hexdigest()
-                if digest != md5:
+                if md5 is not None and digest != md5:
                     failures.append(f"{url} (attempt {attempt}): MD5 {digest}, expected {md5} "
                                     "(corrupt or incomplete download)")
                     continue
                 os.replace(tmp, dest)
-                return dest
-            except urllib.error.URLError as exc:    # cannot connect, 404, ...: next mirror
+                return dest, digest
+            except urllib.error.URLError as exc:    # cannot connect, 404, ...: next URL
                 failures.append(f"{url}: {exc}")
                 break
             except (OSError, http.client.HTTPException) as exc:   # cut off mid-way: retry
@@ -347,8 +361,8 @@ def fetch_file(filename: str, md5: str, directory, mirrors, retries: int = 2,
             finally:
                 if os.path.exists(tmp):
                     os.remove(tmp)
-    raise DownloadError(f"could not download {filename} into {directory}:\n  "
-                        + "\n  ".join(failures or ["no mirrors given"]))
+    raise DownloadError(f"could not download {dest.name} into {directory}:\n  "
+                        + "\n  ".join(failures) + failure_hint)
 
 
 def ensure_files(source: Source, filenames, root=None, download: bool = True,
