@@ -26,7 +26,7 @@ def fingerprints(only_plain=True):
     out = {}
     for case, (name, kw, batch) in CASES.items():
         model = get_model_class(name)(seed=0, **kw)
-        k = model.d_steps      # as tests/test_every_step.py did before the batch contract
+        k = model.batches_per_step          # the batch contract: fit hands a step k batches
         for step in range(_pretraining_steps(model) + 3):
             model.train_step(_batches(batch, step, k))
         state = model.state_dict()

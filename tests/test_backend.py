@@ -1,6 +1,7 @@
 """The array backend: choosing it, moving arrays, seeding; a CuPy check where a GPU exists."""
 import os
 import pathlib
+import platform
 import subprocess
 import sys
 
@@ -128,3 +129,17 @@ def test_blas_threads_limits_and_restores():
         assert blas_threads_now() == before
         with backend.blas_threads(None):         # None: leave it alone
             assert blas_threads_now() == before
+
+
+def test_keep_freed_memory(monkeypatch):
+    """Set once per process (glibc only); MINIGAN_MALLOC_TOP_PAD=0 or nbytes <= 0 turns it off.
+    Changes no result: a speed setting of the C allocator."""
+    monkeypatch.setattr(backend, "_malloc", {"done": False})
+    monkeypatch.setenv(backend.TOP_PAD_ENV, "0")
+    assert backend.keep_freed_memory() is False and not backend._malloc["done"]
+    monkeypatch.delenv(backend.TOP_PAD_ENV)
+    assert backend.keep_freed_memory(0) is False
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert backend.keep_freed_memory() is glibc
+    if glibc:
+        assert backend.keep_freed_memory() is True           # once: now a no-op

@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from minigan import backend
 from minigan.gradcheck import check_layer
+from minigan.nn import InstanceNorm2d, LeakyReLU, Sequential
 from minigan.nn.conv import Conv2d, ConvTranspose2d
 
 TOL = 1e-6
@@ -78,7 +79,8 @@ CONV_CONFIGS = [
     (1, 2, 1, 4, 4, 4, 1, 0, 1),                   # kernel = image: a 1×1 output
     (3, 4, 2, 3, 4, 1, 1, 0, 1),                   # 1×1 convolution
     (2, 2, 3, 5, 6, 2, 3, 0, 1),                   # windows that skip pixels (s > k)
-]
+    (3, 1, 2, 6, 6, 4, 1, 1, 1),                   # one filter (a PatchGAN's logits): dx's
+]                                                  # product is an outer product
 
 # (C_in, C_out, N, H, W, kernel, stride, padding, output_padding, dilation)
 CONVT_CONFIGS = [
@@ -331,3 +333,27 @@ def test_layer_results_do_not_depend_on_the_kernel(make, shape, monkeypatch):
         results.append([y, dx] + [g.copy() for g in layer.grads.values()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Conv2d(3, 4, 3, stride=2, padding=1),
+    lambda: Sequential(Conv2d(3, 4, 3, padding=1), LeakyReLU(0.2), Conv2d(4, 1, 3)),
+    lambda: Sequential(LeakyReLU(0.2), Conv2d(3, 2, 3, bias=False), InstanceNorm2d(2, True)),
+    lambda: Sequential(LeakyReLU(0.2)),                       # no parameters at all
+    lambda: InstanceNorm2d(3, affine=True),                   # Module's default
+], ids=["conv", "seq", "seq-leading-activation", "seq-no-params", "default"])
+def test_backward_params_adds_what_backward_adds(make):
+    """backward_params (the input is data): the same parameter gradients, bit for bit, as
+    backward, and no input gradient (None)."""
+    a, b = make().to("float64"), make().to("float64")
+    for (_, pa, _), (_, pb, _) in zip(a.named_parameters(), b.named_parameters()):
+        pb[...] = pa
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 7))
+    y, cache = a.forward(x)
+    dy = np.random.default_rng(1).standard_normal(y.shape)
+    for _ in range(2):                                        # they accumulate alike
+        assert a.backward(dy, cache).shape == x.shape
+        assert b.backward_params(dy, b.forward(x)[1]) is None
+    for (name, _, ga), (_, _, gb) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(ga, gb, err_msg=name)
+

@@ -33,6 +33,10 @@ CONFIGS = [
     ((2, 2, 5, 6), 1, 1, 1, 0, 1),                   # 1×1
     ((2, 2, 5, 6), 2, 2, 3, 0, 1),                   # stride > kernel: skipped pixels
     ((1, 1, 1, 1), 3, 3, 1, 2, 2),                   # a 1×1 image, mostly padding
+    # rows of >= 16 outputs: the numba im2col's slice-copy branch (the ones above: its loops)
+    ((2, 2, 6, 37), 3, 3, 1, 1, 1),
+    ((1, 2, 9, 40), 4, 4, 2, 1, 1),                  # stride 2, as pix2pix's convs
+    ((1, 1, 5, 40), 3, 5, (1, 2), 2, (1, 2)),        # padding 2, dilation 2 along the rows
 ]
 
 

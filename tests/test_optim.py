@@ -90,6 +90,28 @@ def test_update_matches_reference(case):
     assert not np.allclose(got[-1], THETA0)
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_float32_update_is_the_formula_to_the_bit(weight_decay):
+    """Adam's in-place update does the formula's float32 operations in its order: the same
+    bits as the plain expression (one temporary per operation)."""
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal(1000).astype(np.float32)
+    theta, g = p.copy(), np.zeros_like(p)
+    opt = Adam([("p", theta, g)], lr=2e-4, betas=(0.5, 0.999), weight_decay=weight_decay)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t in range(1, 5):
+        g[...] = rng.standard_normal(p.shape).astype(np.float32) * 1e-2
+        g[:3] = 0
+        opt.step()
+        grad = g + weight_decay * p if weight_decay else g
+        m = 0.5 * m + (1 - 0.5) * grad
+        v = 0.999 * v + (1 - 0.999) * (grad * grad)
+        m_hat, v_hat = m / (1 - 0.5 ** t), v / (1 - 0.999 ** t)
+        p = p - 2e-4 * m_hat / (np.sqrt(v_hat) + 1e-8)
+        assert p.dtype == theta.dtype == np.float32
+        np.testing.assert_array_equal(theta, p)
+
+
 def test_adam_first_step_moves_each_parameter_by_lr(rng):
     p = rng.standard_normal(50)
     g = rng.choice([-1.0, 1.0], 50) * 10.0 ** rng.uniform(-3, 3, 50)   # 1e-3 .. 1e3

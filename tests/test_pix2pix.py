@@ -60,6 +60,25 @@ def test_skip_gradients_add():
     assert np.allclose(dx, num, rtol=1e-6, atol=1e-8)
 
 
+def test_unet_backward_params_matches_backward():
+    """backward_params (the input is an image, data): every parameter gradient exactly as
+    backward's, and no input gradient."""
+    nets = [UNet(2, 3, depth=3, width=2, dropout=0.5, dtype="float64") for _ in range(2)]
+    for net in nets:
+        _randomise(net, 1)
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 2, 8, 8))
+    caches = []
+    for net in nets:
+        net.set_noise(np.random.default_rng(5))
+        y, cache = net.forward(x)
+        caches.append(cache)
+    dy = np.random.default_rng(3).standard_normal(y.shape)
+    assert nets[0].backward(dy, caches[0]).shape == x.shape
+    assert nets[1].backward_params(dy, caches[1]) is None
+    for (name, _, ga), (_, _, gb) in zip(nets[0].named_parameters(), nets[1].named_parameters()):
+        np.testing.assert_array_equal(ga, gb, err_msg=name)
+
+
 def _model(objective="l1+cgan", generator="unet", d_layers=1, size=8, **kw):
     m = Pix2Pix(in_channels=2, out_channels=3, size=size, objective=objective, generator=generator,
                 depth=2, width=2, d_layers=d_layers, d_width=2, lam=3.0, seed=0,

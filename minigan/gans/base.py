@@ -136,6 +136,7 @@ class GANModel(Checkpointed):
         EMA and historical averages over the parameters those optimisers update, and the
         sample pool for fakes of (shape, dtype) ``fake`` with conditions ``cond`` (or None)."""
         self.opt_g, self.opt_d = opt_g, opt_d
+        backend.keep_freed_memory()     # reuse freed memory: no page faults every step
         self._lr0 = {part: getattr(self, part).lr for part in self.parts
                      if part.startswith("opt_") and getattr(self, part, None) is not None}
         if self.ema:

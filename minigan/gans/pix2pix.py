@@ -134,6 +134,13 @@ class UNet(Module):
         return u, (down_caches, up_caches, skip_caches)
 
     def backward(self, dy, cache):
+        return self._backward(dy, cache, input_grad=True)
+
+    def backward_params(self, dy, cache):
+        """``backward`` without dL/dx (the input is data): the first conv skips its col2im."""
+        self._backward(dy, cache, input_grad=False)
+
+    def _backward(self, dy, cache, input_grad):
         down_caches, up_caches, skip_caches = cache
         de_skip = [None] * (self.depth + 1)                     # the skips' shares of de_i
         du = dy
@@ -147,6 +154,9 @@ class UNet(Module):
         for i in reversed(range(self.depth)):                  # the encoder, bottom up
             if de_skip[i + 1] is not None:
                 de = de + de_skip[i + 1]                       # the two paths' gradients add
+            if i == 0 and not input_grad:                       # x is data: no dL/dx
+                self.down[0].backward_params(de, down_caches[0])
+                return None
             de = self.down[i].backward(de, down_caches[i])
         return de
 
@@ -312,9 +322,14 @@ class Pix2Pix(GANModel):
         s, cache = self.D.forward(h)
         return s, (cache, cache_in)
 
-    def discriminate_backward(self, ds, cache):
-        """ADDS into D's gradients; returns dL/dy (the input x is data: its share is dropped)."""
+    def discriminate_backward(self, ds, cache, input_grad=True):
+        """ADDS into D's gradients; returns dL/dy (the input x is data: its share is dropped),
+        or, with ``input_grad=False`` (D's own step: its inputs are constants), None, and D's
+        first conv skips computing its input's gradient."""
         cache_net, cache_in = cache
+        if not input_grad:
+            self.D.backward_params(ds, cache_net)
+            return None
         dh = self.D.backward(ds, cache_net)
         return dh if cache_in is None else concat_channels_backward(dh, cache_in)[1]
 
@@ -326,8 +341,8 @@ class Pix2Pix(GANModel):
         s_real, cache_real = self.discriminate(x, y)
         s_fake, cache_fake = self.discriminate(fake_x, fake)
         loss, ds_real, ds_fake, d_real, d_fake = bce_d_loss(s_real, s_fake)
-        self.discriminate_backward(0.5 * ds_real, cache_real)     # D's loss halved
-        self.discriminate_backward(0.5 * ds_fake, cache_fake)
+        self.discriminate_backward(0.5 * ds_real, cache_real, input_grad=False)  # D's loss
+        self.discriminate_backward(0.5 * ds_fake, cache_fake, input_grad=False)  # halved
         return 0.5 * loss, d_real, d_fake
 
     def g_loss_and_backward(self, x, y, fake, cache_g):
@@ -344,7 +359,7 @@ class Pix2Pix(GANModel):
         if self.use_l1:
             loss_l1, dl1 = l1_loss(fake, y)
             dfake = dfake + self.lam * dl1
-        self.G.backward(dfake, cache_g)
+        self.G.backward_params(dfake, cache_g)                  # x is data: no dL/dx
         return loss_gan, loss_l1
 
     def train_step(self, batch) -> dict:

@@ -388,6 +388,17 @@ class Sequential(Module):
             dy = layer.backward(dy, c)
         return dy
 
+    def backward_params(self, dy, cache):
+        """``backward`` without dL/dx (see Module.backward_params): the layers in reverse
+        order down to the first one with parameters, which skips its own dx; returns None."""
+        first = next((i for i, layer in enumerate(self.layers) if layer.named_parameters()),
+                     None)
+        if first is None:                               # no parameters: nothing to add
+            return
+        for i in reversed(range(first + 1, len(self.layers))):
+            dy = self.layers[i].backward(dy, cache[i])
+        self.layers[first].backward_params(dy, cache[first])
+
     def forward_jvp(self, x, x_dot):
         """The layers' tangent passes in order: (x, ẋ) -> (y, ẏ, list of caches)."""
         caches = []

@@ -10,6 +10,10 @@ and its forward pass returns what its backward pass needs, explicitly::
     y, cache = layer.forward(x)      # cache: whatever backward needs, nothing more
     dx = layer.backward(dy, cache)   # returns dL/dx and ADDS dL/dparam into layer.grads
 
+When the input is data (an image, not a layer's output), its gradient is thrown away; then
+``layer.backward_params(dy, cache)`` adds dL/dparam into ``layer.grads`` like ``backward``
+and returns None, skipping dL/dx where that saves work (a convolution's col2im, say).
+
 Nothing of a call is kept on ``self``: a discriminator called on a real batch and
 then on a fake batch keeps two caches, and two backward passes add up in
 ``grads``. ``zero_grad()`` clears the gradients (in place, so that optimizers and
@@ -222,6 +226,14 @@ class Module:
 
     def backward(self, dy, cache):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def backward_params(self, dy, cache):
+        """``backward`` without dL/dx: ADDS dL/dparam into ``grads``, returns None. For a layer
+        whose input is data, whose gradient nobody reads. This default runs ``backward`` and
+        drops dx (nothing to do for a layer without parameters); layers whose dx is costly
+        (Conv2d, Sequential, pix2pix's UNet) skip computing it."""
+        if self.named_parameters():
+            self.backward(dy, cache)
 
     # --- children (containers override) ----------------------------------------------
     def children(self):

@@ -367,9 +367,16 @@ class InstanceNorm2d(Module):
         else:
             g = dy
         # dx = (1/σ)·(g − mean(g) − x̂·mean(g·x̂)), the means over each map's H·W values
+        xp = get_array_module(dy)
         mean_g = g.mean(axis=(2, 3), keepdims=True)
-        mean_g_xhat = (g * x_hat).mean(axis=(2, 3), keepdims=True)
-        return inv_std * (g - mean_g - x_hat * mean_g_xhat)
+        g_xhat = g * x_hat
+        mean_g_xhat = g_xhat.mean(axis=(2, 3), keepdims=True)
+        # built in place, in the formula's order (the same numbers), in the two temporaries g
+        # and g·x̂ (without affine, g is the caller's dy, which no layer writes into)
+        dx = g - mean_g if g is dy else xp.subtract(g, mean_g, out=g)
+        dx -= xp.multiply(x_hat, mean_g_xhat, out=g_xhat)
+        dx *= inv_std
+        return dx
 
     def __repr__(self):
         return f"InstanceNorm2d({self.num_features}, eps={self.eps}, affine={self.affine})"
