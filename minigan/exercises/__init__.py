@@ -53,6 +53,8 @@ from .ch07_wasserstein import check_penalty_dg, check_tanh_jvp_backward, check_l
 from .ch08_stability import check_power_iteration, check_pack, check_reverse_kl_modes
 from .ch09_lstm import check_lstm_cell_backward, check_lstm_bptt_backward, check_reinforce_grad
 from .ch10_sequences import check_rollout_rewards, check_wasserstein_1d
+from .ch11_pix2pix import (check_l1_loss, check_instance_norm_backward, check_skip_backward,
+    check_receptive_field)
 
 __all__ = ["ExerciseError",
            "check_linear_backward",
@@ -84,4 +86,8 @@ __all__ = ["ExerciseError",
            "check_reinforce_grad",
            "check_rollout_rewards",
            "check_wasserstein_1d",
+           "check_l1_loss",
+           "check_instance_norm_backward",
+           "check_skip_backward",
+           "check_receptive_field",
            ]
