@@ -1,14 +1,16 @@
-"""Command line: ``minigan train|sample`` (also ``python -m minigan``).
+"""Command line: ``minigan train|sample|grade`` (also ``python -m minigan``).
 
     minigan train gan --data ring8 --steps 3000 --seed 0 --out runs/ring8
     minigan train gan --data digits --steps 3000 --out runs/digits
     minigan train seqgan --data oracle --out runs/seqgan     # token sequences (also: grammar)
     minigan train rcgan --data sines --out runs/rcgan        # real-valued sequences
+    minigan train dcgan --data mnist --out runs/mnist        # real MNIST (downloaded once)
     minigan train --resume runs/ring8 --steps 6000         # continue a run, exactly
     minigan train gan --lr 2e-4 --beta1 0.5 --out runs/slow  # the optimiser's settings
     minigan sample runs/digits --n 64 --out grid.png
     minigan sample runs/cgan-digits --label all --out classes.png   # a row per class
     minigan sample runs/dcgan-digits --n 1000000 --out samples.npy  # the raw samples, streamed
+    minigan grade my_01_backprop_by_hand.ipynb              # a learner's exercises, checked
 
 A run never destroys another: an --out that holds an earlier run is refused unless
 --overwrite says to delete it, and a directory that a live run is writing is locked
@@ -229,13 +231,13 @@ def check_train_memory(data, batch_size, default):
     """Refuse up front a --batch-size whose training would take more memory than
     :func:`memory_limit` (a toy dataset draws batches of any size: 10**9 would be killed
     only after taking the whole machine). A rough upper estimate: batch_size times the
-    values of one sample (:data:`minigan.tasks.SAMPLE_VALUES`) at 8 bytes times
+    values of one sample (:func:`minigan.tasks.sample_values`) at 8 bytes times
     :data:`TRAIN_MEMORY_FACTOR`."""
-    from .tasks import SAMPLE_VALUES
-    need = batch_size * SAMPLE_VALUES[data] * 8 * TRAIN_MEMORY_FACTOR
+    from .tasks import sample_values
+    need = batch_size * sample_values(data) * 8 * TRAIN_MEMORY_FACTOR
     limit = memory_limit()
     if need > limit:
-        most = limit // (SAMPLE_VALUES[data] * 8 * TRAIN_MEMORY_FACTOR)
+        most = limit // (sample_values(data) * 8 * TRAIN_MEMORY_FACTOR)
         raise ValueError(f"--batch-size {batch_size} on {data} would take about {_size(need)} of "
                          f"memory to train (a rough estimate), more than the {_size(limit)} "
                          f"allowed (half of this machine's); give at most {most} (the default "
@@ -354,9 +356,11 @@ def _parser():
                                    "snapshots DIR/samples/step-N.png.")
     t.add_argument("model", nargs="?", help=f"model to train: {', '.join(sorted(MODELS))} "
                                             "(omit with --resume)")
-    t.add_argument("--data", help=f"embedded dataset: {', '.join(DATASETS)} (default per model: "
+    t.add_argument("--data", help=f"dataset: {', '.join(DATASETS)} (default per model: "
                                   + ", ".join(f"{d} for {m}" for m, d in DEFAULT_DATA.items())
-                                  + ")")
+                                  + "); mnist and fashion-mnist are downloaded once into the "
+                                    "cache folder ($MINIGAN_DATA, else ~/.cache/minigan), the "
+                                    "others are embedded")
     t.add_argument("--steps", type=int, help="train until this many steps in total (default per "
                                              "dataset; a new seqgan run scales its pretraining "
                                              "phases with it, a resumed one keeps its plan)")
@@ -453,6 +457,10 @@ def _train(args):
     if not args.resume:
         model = cls(**optimiser_settings(cls, plan_phases(settings, steps), args.lr, args.beta1,
                                          args.beta2), seed=seed)
+    # the data before the run directory: a dataset that must be downloaded (mnist) and cannot
+    # be is an error that leaves nothing behind
+    from .tasks import make_task
+    task = make_task(data, batch_size=batch_size, seed=seed, conditional=model.conditional)
     # the whole run holds the directory: fit's checkpoints, and the files written around them
     with run_lock(out):
         if not args.resume:
@@ -461,16 +469,17 @@ def _train(args):
             note = resume_phase_note(model, data, steps)
             if note:
                 print(f"minigan: {note}", file=sys.stderr)
-        return _train_in(args, model, data, seed, batch_size, steps, out)
+        return _train_in(args, model, data, seed, batch_size, steps, out, task)
 
 
-def _train_in(args, model, data, seed, batch_size, steps, out):
+def _train_in(args, model, data, seed, batch_size, steps, out, task=None):
     from .tasks import make_task
     from .train import fit, strict_json, write_json
 
     # the batch contract: a conditional model's batches carry its condition (a cGAN's labels,
     # RCGAN's frequencies); fit() gives each step model.batches_per_step of them
-    task = make_task(data, batch_size=batch_size, seed=seed, conditional=model.conditional)
+    if task is None:
+        task = make_task(data, batch_size=batch_size, seed=seed, conditional=model.conditional)
     run_info = {"data": data, "seed": seed, "batch_size": batch_size, "steps": steps}
     write_json(os.path.join(out, "run.json"), {"model": model.name, **run_info, "config": model.config})
 
