@@ -344,10 +344,11 @@ def _parser():
         epilog="Examples:\n  minigan train gan --data ring8 --steps 3000 --out runs/ring8\n"
                "  minigan train seqgan --data oracle --out runs/seqgan\n"
                "  minigan train rcgan --data sines --out runs/rcgan\n"
-               "  minigan sample runs/ring8 --n 64 --out grid.png",
+               "  minigan sample runs/ring8 --n 64 --out grid.png\n"
+               "  minigan grade build/student/01_backprop_by_hand.ipynb",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"minigan {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,sample}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,sample,grade}")
 
     from .gans import MODELS
     t = sub.add_parser("train", help="train a model; writes samples.png, metrics.json, checkpoint.npz",
@@ -405,6 +406,18 @@ def _parser():
                    help="output file: .png a picture, .npy the samples as an array (default "
                         "samples.png; no extension: .png; a directory: DIR/samples.png; a "
                         "missing directory is created)")
+
+    g = sub.add_parser("grade", help="run a learner's notebook and grade its exercises",
+                       description="Run NOTEBOOK (.ipynb) top to bottom in a fresh kernel, in its "
+                                   "own folder, and print a table: per exercise (a cell tagged "
+                                   "exercise-N.M) pass, fail (with the check's message), not done "
+                                   "or error. Exit code 0 when every exercise passes, 1 when not. "
+                                   "It runs the notebook's code: grade in a sandbox what you "
+                                   "would not run yourself.")
+    g.add_argument("notebook", metavar="NOTEBOOK", help="a learner's notebook (.ipynb)")
+    g.add_argument("--timeout", type=int, default=600, metavar="S",
+                   help="seconds allowed per cell (default 600)")
+    g.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     return p
 
 
@@ -413,6 +426,11 @@ def main(argv=None):
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "grade":
+            from .grade import main as grade_main
+            if args.timeout is not None and args.timeout < 1:
+                raise ValueError(f"--timeout {args.timeout}: give a number of seconds >= 1")
+            return grade_main(args)
         return _sample(args)
     except (ValueError, CheckpointError, TrainingDiverged, RunLocked) as exc:
         print(f"minigan: error: {exc}", file=sys.stderr)

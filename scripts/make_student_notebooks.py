@@ -18,10 +18,17 @@ not pair up, or whose exercise has no id, is an error (nothing is written for it
 Since the exercises are functions, defining them still works in the student copy; the
 check cell that calls one raises ``NotImplementedError("Exercise 1.1")`` until the
 learner fills it in, and the rest of the chapter runs on minigan's own implementations.
+
+The answer is not on the page before its exercise: a line ``print(inspect.getsource(F))``
+before exercise E, where F is one of the functions that ``minigan/exercises/answers.py``
+lists as answering E, becomes ``show_interface(F, after="E")`` (its signature and docstring
+only), and the same ``print`` comes in a new cell right after E's check cell. Any other use
+of ``getsource`` on such a function before its exercise is an error.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -37,6 +44,19 @@ NOTE = ("> **Exercise version.** Fill in every function that raises `NotImplemen
         "the check cell below it: it says whether your answer is right, and if not, what looks "
         "wrong. The rest of the chapter runs on minigan's own implementations, so you can go on "
         "before finishing an exercise. Generated from `{src}` by `scripts/make_student_notebooks.py`.")
+
+
+# The answers' list, read from its file: it imports nothing, so this script needs only nbformat.
+_spec = importlib.util.spec_from_file_location(
+    "minigan_answers", Path(__file__).resolve().parents[1] / "minigan" / "exercises" / "answers.py")
+answers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(answers)
+
+PRINT_SOURCE = re.compile(r"^(\s*)print\(\s*inspect\.getsource\((.+)\)\s*\)\s*(#.*)?$")
+GETSOURCE = re.compile(r"getsource\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
+REVEAL_NOTE = ("**minigan's version**, shown here in the exercise version only now that you "
+               "have written yours (the solution notebook shows it earlier, where the chapter "
+               "first discusses it):")
 
 
 class MarkerError(ValueError):
@@ -100,11 +120,67 @@ def make_student_notebook(nb, src_name: str = "the solution notebook"):
         cell.outputs = []
         cell.execution_count = None
         cell.metadata.pop("execution", None)
+    hide_answers(nb, ids, src_name)
     if ids:
         nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
                         nbformat.v4.new_markdown_cell(NOTE.format(src=src_name)))
     # nbformat >= 5.1 wants cell ids; the inserted cell gets a fresh one
     return nb, ids
+
+
+def exercise_cells(nb):
+    """{exercise id: index of the first code cell holding its solution region}."""
+    where, last_heading = {}, None
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            found = HEADING.findall(cell.source)
+            last_heading = found[-1] if found else last_heading
+        elif cell.cell_type == "code" and 'raise NotImplementedError("Exercise ' in cell.source:
+            eid = re.search(r'NotImplementedError\("Exercise ([^"]+)"\)', cell.source).group(1)
+            where.setdefault(eid, i)
+    return where
+
+
+def answered_later(expr, i, where):
+    """The last exercise after cell ``i`` that ``inspect.getsource(expr)`` answers, or None."""
+    later = [(j, eid) for eid, j in where.items() if j > i and
+             any(answers.shows(expr, entry) for entry in answers.ANSWERS.get(eid, ()))]
+    return max(later)[1] if later else None
+
+
+def hide_answers(nb, ids, src_name):
+    """In place: each print of an answer's source before its exercise becomes its interface,
+    and the print moves to a new cell after the exercise's check cell (module docstring)."""
+    where = exercise_cells(nb)
+    moved = {}                                   # exercise id -> [expr]
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "getsource" not in cell.source:
+            continue
+        lines, changed = cell.source.split("\n"), False
+        for k, line in enumerate(lines):
+            m = PRINT_SOURCE.match(line)
+            if m and answered_later(m.group(2), i, where):
+                eid = answered_later(m.group(2), i, where)
+                lines[k] = f'{m.group(1)}show_interface({m.group(2)}, after="{eid}")'
+                moved.setdefault(eid, []).append(m.group(2))
+                changed = True
+                continue
+            for expr in GETSOURCE.findall(line):
+                if answered_later(expr, i, where):
+                    raise MarkerError(f"{src_name}, cell {i}: shows the source of {expr}, the "
+                                      f"answer to exercise {answered_later(expr, i, where)}, "
+                                      "before the exercise in a form this script cannot hide; "
+                                      "use print(inspect.getsource(...)) on a line of its own")
+        if changed:
+            cell.source = "from minigan.exercises import show_interface\n" + "\n".join(lines)
+    # after each exercise's check cell (the first code cell after it), last exercise first
+    for eid in sorted(moved, key=lambda e: -where[e]):
+        j = where[eid] + 1
+        while j < len(nb.cells) and nb.cells[j].cell_type != "code":
+            j += 1
+        code = "import inspect\n" + "\n".join(f"print(inspect.getsource({e}))" for e in moved[eid])
+        nb.cells[j + 1:j + 1] = [nbformat.v4.new_markdown_cell(REVEAL_NOTE),
+                                 nbformat.v4.new_code_cell(code)]
 
 
 def main(argv=None):

@@ -188,3 +188,93 @@ def test_student_notebook_runs_with_only_not_implemented_errors(src, tmp_path, m
         assert f"Exercise {eid}" in raised, f"{src.name}: no cell raised NotImplementedError for {eid}"
     # and the chapter itself ran: the last non-exercise code cells produced output
     assert sum(1 for c in student.cells if c.cell_type == "code" and c.outputs) > len(errors)
+
+
+# --- the answer is not on the page before its exercise ------------------------------------------
+
+def _shown_sources(source: str):
+    """The expressions whose source a cell shows: ``inspect.getsource(E)``,
+    ``getsourcelines(E)`` (found by parsing, in any form) and IPython's ``E??``."""
+    found = [line.strip()[:-2] for line in source.split("\n") if line.strip().endswith("??")]
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args:
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+            if name in ("getsource", "getsourcelines"):
+                found.append(ast.unparse(node.args[0]))
+    return found
+
+
+def _answers_shown_early(nb):
+    """[(cell index, expression, exercise)] for each answer whose source the notebook shows
+    before its exercise (the exercise: the first cell of its solution region, or of its
+    NotImplementedError in a student notebook)."""
+    from minigan.exercises.answers import ANSWERS, shows
+    where = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for eid in re.findall(r'NotImplementedError\("Exercise ([^"]+)"\)', cell.source):
+            where.setdefault(eid, i)
+        if BEGIN in cell.source:
+            for tag in cell.metadata.get("tags", []):
+                m = msn.TAG.match(tag)
+                if m:
+                    where.setdefault(m.group(1), i)
+    bad = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            for expr in _shown_sources(cell.source):
+                for eid, j in where.items():
+                    if i < j and any(shows(expr, a) for a in ANSWERS.get(eid, ())):
+                        bad.append((i, expr, eid))
+    return bad
+
+
+def test_every_exercise_lists_the_functions_that_answer_it_and_they_exist():
+    import importlib
+    from minigan.exercises.answers import ANSWERS
+    ids = {eid for p in solution_notebooks() for eid in _exercise_ids(nbformat.read(p, 4))}
+    assert ids and ids <= set(ANSWERS), f"exercises missing from answers.py: {sorted(ids - set(ANSWERS))}"
+    assert set(ANSWERS) <= ids, f"answers.py lists exercises no notebook has: {sorted(set(ANSWERS) - ids)}"
+    for eid, entries in ANSWERS.items():
+        for entry in entries:
+            module, qual = entry.split(":")
+            obj = importlib.import_module(module)
+            for part in qual.split("."):
+                obj = getattr(obj, part)          # AttributeError: a renamed function
+            assert callable(obj), entry
+
+
+@pytest.mark.parametrize("src", solution_notebooks(), ids=lambda p: p.stem[:2])
+def test_no_student_notebook_shows_an_answer_before_its_exercise(src):
+    student, ids = msn.make_student_notebook(nbformat.read(src, as_version=4), src.name)
+    assert not _answers_shown_early(student)
+    # ... and what was hidden comes back after the exercise: every source the solution
+    # notebook shows, the student one shows too
+    shown = lambda nb: sorted(e for c in nb.cells if c.cell_type == "code" for e in _shown_sources(c.source))
+    assert shown(student) == shown(nbformat.read(src, as_version=4))
+
+
+def test_the_check_finds_answers_shown_early():
+    """It can fail: chapters 1, 4 and 10 print an answer before its exercise in the solution
+    notebook, and a hand-made notebook hiding it behind another spelling is caught too."""
+    early = {p.stem[:2]: _answers_shown_early(nbformat.read(p, 4)) for p in solution_notebooks()}
+    assert [e for _, e, x in early["01"]] == ["Linear.backward"]
+    assert {x for _, _, x in early["04"]} == {"4.1", "4.3"}
+    assert {x for _, _, x in early["10"]} == {"10.1"}
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import inspect, minigan\nsrc = inspect.getsource(minigan.nn.Linear.backward)"),
+        nbformat.v4.new_code_cell("minigan.nn.layers.Tanh.backward??"),
+        nbformat.v4.new_code_cell('def f():\n    raise NotImplementedError("Exercise 1.1")'),
+        nbformat.v4.new_code_cell('def g():\n    raise NotImplementedError("Exercise 1.2")')])
+    assert [(i, x) for i, _, x in _answers_shown_early(nb)] == [(0, "1.1"), (1, "1.2")]
+    # the generator refuses a form it cannot hide, rather than leave the answer on the page
+    nb.cells[2].source = ('def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION')
+    nb.cells[2].metadata["tags"] = ["exercise-1.1"]
+    with pytest.raises(msn.MarkerError, match="Linear.backward"):
+        msn.make_student_notebook(nb, "hand-made")

@@ -55,8 +55,9 @@ from .ch09_lstm import check_lstm_cell_backward, check_lstm_bptt_backward, check
 from .ch10_sequences import check_rollout_rewards, check_wasserstein_1d
 from .ch11_pix2pix import (check_l1_loss, check_instance_norm_backward, check_skip_backward,
     check_receptive_field)
+from .answers import ANSWERS, show_interface
 
-__all__ = ["ExerciseError",
+__all__ = ["ExerciseError", "ANSWERS", "show_interface",
            "check_linear_backward",
            "check_tanh_backward",
            "check_sigmoid_backward",

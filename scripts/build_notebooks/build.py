@@ -3,6 +3,7 @@
 
     python scripts/build_notebooks/build.py                 # every chapter source here
     python scripts/build_notebooks/build.py 01 03           # the chapters whose names start so
+    python scripts/build_notebooks/build.py --tags-only     # copy only the cells' tags
 
 Each ``NN_name.nb.txt`` beside this script is one notebook, written as plain text:
 
@@ -18,6 +19,10 @@ up to the next such line is its source (surrounding blank lines dropped). The no
 executed top to bottom in a fresh kernel from ``notebooks/`` (as nbval and a learner run it)
 and written to ``notebooks/NN_name.ipynb``; the run time of each is printed. The .ipynb
 with its outputs is the committed artifact; this source is how it is made.
+
+``--tags-only`` changes no output: when the committed notebook has exactly the source's cells
+(kinds and sources), it copies the source's tags into it (tags steer nbval and the exercise
+generator, not what a cell prints); otherwise it refuses, and the chapter must be rebuilt.
 """
 from __future__ import annotations
 
@@ -100,12 +105,42 @@ def build(src: Path, execute: bool = True, timeout: int = 600) -> float:
     return elapsed
 
 
+def copy_tags(src: Path) -> bool:
+    """The source's tags into its committed notebook, outputs untouched (module docstring).
+    Returns whether anything changed; a ValueError when the cells differ otherwise."""
+    out = NOTEBOOKS / (src.name[:-len(".nb.txt")] + ".ipynb")
+    nb = nbformat.read(out, as_version=4)
+    want = parse(src.read_text())
+    if [(c.cell_type, c.source) for c in want] != [(c.cell_type, c.source) for c in nb.cells]:
+        raise ValueError(f"{out.name}: its cells differ from {src.name} beyond their tags; rebuild "
+                         f"it: python scripts/build_notebooks/build.py {src.name[:2]}")
+    changed = False
+    for w, c in zip(want, nb.cells):
+        tags = list(w.metadata.get("tags", []))
+        if list(c.metadata.get("tags", [])) != tags:
+            changed = True
+            if tags:
+                c.metadata["tags"] = tags
+            else:
+                c.metadata.pop("tags", None)
+    if changed:
+        nbformat.validate(nb)
+        nbformat.write(nb, out)
+    return changed
+
+
 def main(argv):
+    tags_only = "--tags-only" in argv
+    argv = [a for a in argv if a != "--tags-only"]
     sources = sorted(HERE.glob("*.nb.txt"))
     if argv:
         sources = [s for s in sources if any(s.name.startswith(a) for a in argv)]
     if not sources:
         sys.exit(f"no chapter sources match {argv}")
+    if tags_only:
+        for src in sources:
+            print(f"{src.name}: {'tags copied' if copy_tags(src) else 'tags already equal'}")
+        return
     for src in sources:
         t = build(src)
         print(f"{src.name[:-len('.nb.txt')]}.ipynb: executed in {t:.1f} s", flush=True)
