@@ -434,7 +434,11 @@ def run_lock(out, stream=None):
             raise RunLocked(f"{out} is being written by another thread of this process; "
                             f"train into another directory")
         if held is None:
-            os.makedirs(out, exist_ok=True)
+            try:
+                os.makedirs(out, exist_ok=True)
+            except OSError as exc:      # e.g. under /proc, a read-only disk, a full one
+                raise ValueError(f"cannot create the run directory {out} "
+                                 f"({exc.strerror or exc}); choose another --out") from None
             _acquire(path, stream)
             _held[key] = [threading.get_ident(), 0]
         held = _held[key]

@@ -595,3 +595,17 @@ def test_every_model_and_switch_fits_what_its_checkpoint_allows(tmp_path):
         assert 0 < spent.spent <= checkpoint_allowance(state), name
         model, _ = load_model(path)
         assert model.config == meta["config"], name
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
+def test_an_out_that_cannot_be_created_is_a_clear_error(tmp_path, capsys, where):
+    if where == "proc":
+        if not os.path.isdir("/proc/self"):
+            pytest.skip("no /proc here")
+        out = "/proc/minigan-run"          # /proc exists, but nothing can be created in it
+    else:
+        (tmp_path / "file").write_text("not a directory")
+        out = str(tmp_path / "file" / "run")
+    assert main(["train", "gan", "--steps", "2", "--out", out, "--quiet"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"cannot create the run directory {out}" in line and "another --out" in line
