@@ -26,15 +26,16 @@ import numpy as np
 
 # The rows. "collapse": the plain GAN of the Unrolled GAN paper's ring experiment (Metz et al.
 # 2017: latent 256, G two hidden layers of 128, D one of 128, Adam 1e-4, batch 512), which hops
-# from mode to mode. The others start from chapter 3's tuned MLP GAN (latent 2, three hidden
-# layers of 128 in both networks, Adam 1e-3, β₁ 0.5, batch 512) and switch one thing on.
+# from mode to mode. The others start from the tuned MLP GAN of `minigan train gan`'s ring8
+# preset (latent 2, three hidden layers of 128 in both networks, Adam 1e-3, β₁ 0.5, batch 512;
+# chapter 3's own run has two hidden layers) and switch one thing on.
 _TUNED = dict(latent_dim=2, hidden=128, depth=3, lr_g=1e-3, lr_d=1e-3)
 ROWS = {
     "gan-collapse": dict(model="gan", batch=512, steps=3000,
                          kw=dict(latent_dim=256, hidden=128, depth=2, d_depth=1,
                                  lr_g=1e-4, lr_d=1e-4),
                          label="GAN, Unrolled-GAN setup (mode collapse)"),
-    "gan": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED), label="GAN, chapter 3's settings"),
+    "gan": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED), label="GAN, the tuned settings (minigan train gan's preset)"),
     "wgan": dict(model="wgan", preset=True, label="WGAN (clipping)"),
     "wgan-gp": dict(model="wgan-gp", preset=True, label="WGAN-GP"),
     "gan-sn": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED, spectral_norm=True),
@@ -47,7 +48,7 @@ ROWS = {
     "gan-ema": dict(model="gan", batch=512, steps=3000, kw=dict(_TUNED, ema=0.99),
                     label="GAN + EMA of G's weights (decay 0.99)"),
     "best": dict(model="gan", batch=512, steps=12000, kw=dict(_TUNED, lr_half_life=4000),
-                 label="minigan's best: chapter 3's GAN, 12000 steps, learning-rate half-life 4000"),
+                 label="minigan's best: the tuned GAN, 12000 steps, learning-rate half-life 4000"),
 }
 
 # Published numbers (modes, % high quality) quoted by the issue that asked for this table, from
