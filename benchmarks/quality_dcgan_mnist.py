@@ -87,13 +87,13 @@ def run(config, seed, overrides, train, held, clf, eval_every):
     model_kw, batch, steps = settings_of(config, overrides)
     model = get_model_class("dcgan")(**model_kw, seed=seed)
     loader = make_loader(train, batch, seed)
-    curve = []
+    curve, latest = [], {}                    # latest: the last measurement, whole
 
-    def measure(m, step=None):
+    def measure(m):
         q = image_quality(m.sample(N_SPLIT, seed=seed + 12345), train.images, held.images, clf)
         curve.append({"step": m.step, "fid": q["fid"]})
+        latest.update(q)
         print(f"  step {m.step}: FID {q['fid']:.2f} (floor {q['fid_floor']:.2f})", flush=True)
-        return q
 
     t0 = time.perf_counter()
     train_s = [0.0]
@@ -107,9 +107,9 @@ def run(config, seed, overrides, train, held, clf, eval_every):
     fit(model, loader.batch_at, steps, None, progress=False, on_sample=on_sample,
         sample_every=eval_every or steps + 1)
     train_s[0] += time.perf_counter() - last[0]
-    q = measure(model) if not curve or curve[-1]["step"] != steps else None
-    if q is None:
-        q = image_quality(model.sample(N_SPLIT, seed=seed + 12345), train.images, held.images, clf)
+    if not curve or curve[-1]["step"] != steps:      # the final model, measured once
+        measure(model)
+    q = latest
     return {"config": config, "seed": seed, "overrides": overrides, "model": model.config,
             "batch_size": batch, "steps": steps, "train_seconds": round(train_s[0], 1),
             "fid": q["fid"], "fid_floor": q["fid_floor"], "ratio": q["fid"] / q["fid_floor"],

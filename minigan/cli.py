@@ -428,7 +428,7 @@ def main(argv=None):
             return _train(args)
         if args.command == "grade":
             from .grade import main as grade_main
-            if args.timeout is not None and args.timeout < 1:
+            if args.timeout < 1:
                 raise ValueError(f"--timeout {args.timeout}: give a number of seconds >= 1")
             return grade_main(args)
         return _sample(args)
@@ -476,7 +476,9 @@ def _train(args):
         model = cls(**optimiser_settings(cls, plan_phases(settings, steps), args.lr, args.beta1,
                                          args.beta2), seed=seed)
     # the data before the run directory: a dataset that must be downloaded (mnist) and cannot
-    # be is an error that leaves nothing behind
+    # be is an error that leaves nothing behind. The batch contract: a conditional model's
+    # batches carry its condition (a cGAN's labels, RCGAN's frequencies); fit() gives each
+    # step model.batches_per_step of them
     from .tasks import make_task
     task = make_task(data, batch_size=batch_size, seed=seed, conditional=model.conditional)
     # the whole run holds the directory: fit's checkpoints, and the files written around them
@@ -490,14 +492,9 @@ def _train(args):
         return _train_in(args, model, data, seed, batch_size, steps, out, task)
 
 
-def _train_in(args, model, data, seed, batch_size, steps, out, task=None):
-    from .tasks import make_task
+def _train_in(args, model, data, seed, batch_size, steps, out, task):
     from .train import fit, strict_json, write_json
 
-    # the batch contract: a conditional model's batches carry its condition (a cGAN's labels,
-    # RCGAN's frequencies); fit() gives each step model.batches_per_step of them
-    if task is None:
-        task = make_task(data, batch_size=batch_size, seed=seed, conditional=model.conditional)
     run_info = {"data": data, "seed": seed, "batch_size": batch_size, "steps": steps}
     write_json(os.path.join(out, "run.json"), {"model": model.name, **run_info, "config": model.config})
 

@@ -96,6 +96,7 @@ def make_student_notebook(nb, src_name: str = "the solution notebook"):
     """The student version of a notebook (a new object) and the list of exercise ids."""
     nb = nbformat.from_dict(nb)   # a deep copy
     ids, last_heading = [], None
+    where = {}                                   # exercise id -> index of its first cell
     for i, cell in enumerate(nb.cells):
         src = cell.source
         if cell.cell_type == "markdown":
@@ -117,28 +118,16 @@ def make_student_notebook(nb, src_name: str = "the solution notebook"):
             cell.source, n = strip_solutions(src, eid, f"{src_name}, cell {i}")
             if eid not in ids:
                 ids.append(eid)
+                where[eid] = i
         cell.outputs = []
         cell.execution_count = None
         cell.metadata.pop("execution", None)
-    hide_answers(nb, ids, src_name)
+    hide_answers(nb, where, src_name)
     if ids:
         nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
                         nbformat.v4.new_markdown_cell(NOTE.format(src=src_name)))
     # nbformat >= 5.1 wants cell ids; the inserted cell gets a fresh one
     return nb, ids
-
-
-def exercise_cells(nb):
-    """{exercise id: index of the first code cell holding its solution region}."""
-    where, last_heading = {}, None
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown":
-            found = HEADING.findall(cell.source)
-            last_heading = found[-1] if found else last_heading
-        elif cell.cell_type == "code" and 'raise NotImplementedError("Exercise ' in cell.source:
-            eid = re.search(r'NotImplementedError\("Exercise ([^"]+)"\)', cell.source).group(1)
-            where.setdefault(eid, i)
-    return where
 
 
 def answered_later(expr, i, where):
@@ -148,10 +137,10 @@ def answered_later(expr, i, where):
     return max(later)[1] if later else None
 
 
-def hide_answers(nb, ids, src_name):
+def hide_answers(nb, where, src_name):
     """In place: each print of an answer's source before its exercise becomes its interface,
-    and the print moves to a new cell after the exercise's check cell (module docstring)."""
-    where = exercise_cells(nb)
+    and the print moves to a new cell after the exercise's check cell (module docstring).
+    ``where``: {exercise id: index of the first cell of its solution}."""
     moved = {}                                   # exercise id -> [expr]
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or "getsource" not in cell.source:
@@ -159,16 +148,17 @@ def hide_answers(nb, ids, src_name):
         lines, changed = cell.source.split("\n"), False
         for k, line in enumerate(lines):
             m = PRINT_SOURCE.match(line)
-            if m and answered_later(m.group(2), i, where):
-                eid = answered_later(m.group(2), i, where)
+            eid = answered_later(m.group(2), i, where) if m else None
+            if eid:
                 lines[k] = f'{m.group(1)}show_interface({m.group(2)}, after="{eid}")'
                 moved.setdefault(eid, []).append(m.group(2))
                 changed = True
                 continue
             for expr in GETSOURCE.findall(line):
-                if answered_later(expr, i, where):
+                eid = answered_later(expr, i, where)
+                if eid:
                     raise MarkerError(f"{src_name}, cell {i}: shows the source of {expr}, the "
-                                      f"answer to exercise {answered_later(expr, i, where)}, "
+                                      f"answer to exercise {eid}, "
                                       "before the exercise in a form this script cannot hide; "
                                       "use print(inspect.getsource(...)) on a line of its own")
         if changed:
