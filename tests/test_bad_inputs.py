@@ -17,6 +17,7 @@ import pytest
 
 from minigan.data import load_mnist, mnist, read_idx
 from minigan.data.mnist import SOURCES, CacheDirError, IDXError, Source
+from minigan.nn import Conv1d, MaxPool1d, WordAttention  # noqa: E402
 from minigan.nn import (
     GRU,
     LSTM,
@@ -416,6 +417,10 @@ def _r():
 
 # name -> ways to build it (with the options that change what it allocates)
 _BUILDS = {
+    "Conv1d": [lambda: Conv1d(3, 4, 5, rng=_r()),
+               lambda: Conv1d(2, 3, 1, bias=False, rng=_r(), dtype="float64")],
+    "MaxPool1d": [lambda: MaxPool1d(2)],
+    "WordAttention": [lambda: WordAttention(4, 6, rng=_r())],
     "Linear": [lambda: Linear(4, 3, rng=_r()), lambda: Linear(5, 2, bias=False, rng=_r(),
                                                                dtype="float64")],
     "Conv2d": [lambda: Conv2d(3, 4, (3, 2), rng=_r()), lambda: Conv2d(2, 3, 3, bias=False, rng=_r())],

@@ -4,6 +4,7 @@ from .layers import Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, Dropout, S
 from .conv import Conv2d, ConvTranspose2d
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm, InstanceNorm2d
 from .pool import MaxPool2d, AvgPool2d, Upsample
+from .temporal import Conv1d, MaxPool1d, WordAttention
 from .reshape import Flatten, Reshape
 from .recurrent import LSTMCell, LSTM, GRU
 from .embedding import Embedding
@@ -18,6 +19,7 @@ from .receptive import (concat_channels, concat_channels_backward, receptive_fie
 __all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Dropout", "Sequential",
            "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "InstanceNorm2d",
            "MaxPool2d", "AvgPool2d", "Upsample", "Flatten", "Reshape",
+           "Conv1d", "MaxPool1d", "WordAttention",
            "LSTMCell", "LSTM", "GRU", "Embedding", "clip_grad_norm",
            "SpectralNorm", "spectral_norm", "power_iteration", "MinibatchDiscrimination", "Highway",
            "sigmoid", "bce_with_logits", "mse", "l1_loss", "softmax_cross_entropy", "softmax",
