@@ -326,6 +326,14 @@ def claim_run_directory(out, overwrite=False):
 
 def describe_phases(model, steps):
     """One line on what a phased model's run does (None for a model without phases)."""
+    if hasattr(model, "encoder_steps"):
+        enc = min(model.encoder_steps, steps)
+        gan = max(0, steps - enc)
+        line = (f"{model.name} phases: {enc} step{'s' * (enc != 1)} training the text and image "
+                f"encoders (joint embedding), then {gan} GAN step{'s' * (gan != 1)}")
+        if steps <= model.encoder_steps:
+            line += f" (to reach the GAN, train more than {model.encoder_steps} steps in all)"
+        return line
     if not hasattr(model, "pretrain_g_steps"):
         return None
     g, d = model.pretrain_g_steps, model.pretrain_d_steps
@@ -391,8 +399,9 @@ def _parser():
                                    "(N, C, H, W) and points (N, D) in the data's range, token "
                                    "ids (N, T), sequences (N, T, F)).")
     s.add_argument("run", metavar="DIR", help="a run directory (or a checkpoint.npz)")
-    s.add_argument("--n", type=int, default=64, help="number of samples (default 64; a picture "
-                                                     "holds a few thousand at most, .npy any)")
+    s.add_argument("--n", type=int, default=None,
+                   help="number of samples (default 64; a picture holds a few thousand at most, "
+                        ".npy any); text-to-image: samples per caption (default 8)")
     s.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     s.add_argument("--label", metavar="K", help="class-conditional models (cgan, cdcgan): every "
                                                 "sample of class K, or 'all': a row per class "
@@ -402,6 +411,12 @@ def _parser():
                         "map or a .npy array (N, C, H, W) or class ids (N, H, W); default: the "
                         "test set of the run's data. A .png then shows input | output | target "
                         "rows (target where known)")
+    s.add_argument("--text", metavar="CAPTION",
+                   help="text-to-image (text2image): draw this caption, e.g. \"a small red "
+                        "circle in the top left\" (words of the model's vocabulary); default: "
+                        "eight captions of the test set")
+    s.add_argument("--text-file", metavar="FILE",
+                   help="text-to-image: the captions of FILE, one a line")
     s.add_argument("--out", default="samples.png",
                    help="output file: .png a picture, .npy the samples as an array (default "
                         "samples.png; no extension: .png; a directory: DIR/samples.png; a "
@@ -737,14 +752,25 @@ def _sample(args):
     from .tasks import check_picture_size, label_plan, save_samples_for, write_samples_npy
     from .train import load_model
 
-    if args.n <= 0:
+    if args.n is not None and args.n <= 0:
         raise ValueError(f"--n must be a positive integer, got {args.n}")
+    if args.text is not None and args.text_file is not None:
+        raise ValueError("--text and --text-file: give one of them (a caption, or a file of "
+                         "captions one a line)")
     check_seed(args.seed)
     label = parse_label(args.label)
     path, fmt = sample_output(args.out)
     check_not_a_run_file(path)
     model, meta = load_model(args.run)
     data = run_settings(meta, args.run).get("data")
+    if hasattr(model, "encode_text"):
+        return _sample_text(args, model, label, path, fmt)
+    if args.text is not None or args.text_file is not None:
+        from .gans import MODELS
+        takes = sorted(m for m, c in MODELS.items() if hasattr(c, "encode_text"))
+        raise ValueError(f"--text: model {model.name!r} takes no caption; --text and "
+                         f"--text-file apply to: {', '.join(takes)}")
+    args.n = 64 if args.n is None else args.n
     if hasattr(model, "translate"):
         return _translate(args, model, data, label, path, fmt)
     if args.input is not None:
@@ -768,6 +794,49 @@ def _sample(args):
              f", {per_row} of each of its {model.n_classes} classes (a row per class)")
     what = "" if fmt == "png" else f": an array {shape} of {dtype}"
     print(f"minigan: wrote {n} samples of {model.name} (step {model.step}){which} to {path}{what}")
+    return 0
+
+
+def _sample_text(args, model, label, path, fmt):
+    """`minigan sample` for text-to-image: --n pictures (default 8) of each caption (--text,
+    --text-file, or eight captions of the test set); .png a row per caption with its text,
+    .npy the pictures (N, C, H, W) in [-1, 1], caption after caption."""
+    import numpy as np
+
+    from .tasks import (MAX_PICTURE_SAMPLES, MAX_SAMPLES_BYTES, caption_images,
+                        default_captions, read_caption_file, save_caption_grid)
+    if label is not None or args.input is not None:
+        raise ValueError(f"--label/--input: model {model.name!r} draws pictures of captions; "
+                         "give them with --text CAPTION or --text-file FILE")
+    if model.step <= model.encoder_steps:
+        raise ValueError(f"the run in {args.run} is still training its encoders (step "
+                         f"{model.step} of {model.encoder_steps}): its generator is untrained; "
+                         f"train more than {model.encoder_steps} steps")
+    texts = ([args.text] if args.text is not None else read_caption_file(args.text_file)
+             if args.text_file is not None else default_captions())
+    per = 8 if args.n is None else args.n
+    model.encode_text(texts)                          # unknown words: an error before writing
+    n = per * len(texts)
+    if fmt == "png" and n > MAX_PICTURE_SAMPLES:
+        raise ValueError(f"{n} pictures are too many for a picture (at most "
+                         f"{MAX_PICTURE_SAMPLES}); write them as an array instead: --out FILE.npy")
+    if n * int(np.prod(model.data_shape)) * 4 > MAX_SAMPLES_BYTES:
+        raise ValueError(f"{n} pictures of {model.data_shape} are more than one array of "
+                         f"{_size(MAX_SAMPLES_BYTES)} holds: ask for fewer (--n, the captions)")
+    make_parent(path)
+    remove_orphaned_samples(os.path.dirname(path) or ".")
+    with atomic_output(path) as tmp:
+        if fmt == "png":
+            save_caption_grid(model, tmp, texts, per, args.seed)
+        else:
+            with open(tmp, "wb") as f:
+                np.save(f, caption_images(model, texts, per, args.seed).astype(np.float32),
+                        allow_pickle=False)
+    what = ("a row per caption" if fmt == "png" else
+            f"an array ({n}, {', '.join(map(str, model.data_shape))}) of float32, caption "
+            "after caption")
+    print(f"minigan: drew {per} pictures of each of {len(texts)} caption(s) with {model.name} "
+          f"(step {model.step}) to {path}: {what}")
     return 0
 
 

@@ -319,6 +319,100 @@ class ScenesTask:
                           seed=self.seed + 12345 if seed is None else seed)
 
 
+class CaptionsTask:
+    """The captioned shapes (:mod:`minigan.data.captions`) for text-to-image: batches (images,
+    tokens, lengths, attrs) of the 4,096 training pictures (seen colour–shape pairs only), one
+    random caption each; measured at the end by :func:`minigan.evaluation.text2image.
+    evaluate_text2image` (the judge: trained once per machine on real renders and cached,
+    :func:`~minigan.evaluation.text2image.shapes_judge`), and
+    the encoders' retrieval accuracy. Text-to-image always reads its captions: ``conditional``
+    is required and ignored."""
+
+    def __init__(self, name, batch_size, seed, conditional=True):
+        from .data.captions import load_captioned_shapes
+        self.name, self.seed = name, seed
+        self.train = load_captioned_shapes("train")
+        self.stream = self.train.batches(batch_size, seed=seed)
+
+    def batch(self, step):
+        return self.stream.batch_at(step)
+
+    def evaluate(self, model):
+        from .data.captions import load_captioned_shapes
+        from .gans.text2image import retrieval_accuracy
+        test = load_captioned_shapes("test")
+        images, tokens, _, attrs = test.batches(len(test), seed=self.seed + 1).batch_at(0)
+        t2i, i2t = retrieval_accuracy(model.text_encoder, model.image_encoder, images, tokens,
+                                      attrs)
+        out = {"retrieval_caption_to_image": t2i, "retrieval_image_to_caption": i2t}
+        if model.phase == "gan" and model.step > model.encoder_steps:
+            from .evaluation.text2image import evaluate_text2image, shapes_judge
+            out.update(evaluate_text2image(model, shapes_judge(), seed=self.seed))
+        return out
+
+    def save_samples(self, model, path, n=64, seed=None):
+        if model.step <= model.encoder_steps:      # no GAN step yet: nothing to draw
+            return
+        texts = default_captions()
+        save_caption_grid(model, path, texts, max(1, n // len(texts)),
+                          self.seed + 1 if seed is None else seed)
+
+
+def default_captions():
+    """Eight captions of the test split's first pictures (seen pairs), and nothing held out:
+    what `minigan sample` draws without --text."""
+    from .data.captions import load_captioned_shapes
+    return [c[0] for c in load_captioned_shapes("test", n=8).captions]
+
+
+def read_caption_file(path):
+    """The captions of a text file, one a line (blank lines skipped), or a clear error."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            texts = [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--text-file {path}: cannot read it as UTF-8 text "
+                         f"({getattr(exc, 'strerror', None) or exc})") from None
+    if not texts:
+        raise ValueError(f"--text-file {path}: no captions in it (one caption a line)")
+    return texts
+
+
+def caption_images(model, texts, per_caption, seed):
+    """per_caption pictures of each caption, caption after caption: NumPy (len(texts) ·
+    per_caption, C, H, W), in chunks of :data:`SAMPLE_CHUNK` (an unknown word or a caption
+    too long: a ValueError naming it, before anything is drawn)."""
+    tokens = np.repeat(model.encode_text(texts), per_caption, axis=0)
+    n = len(tokens)
+    out = [model.sample(b - a, tokens=tokens[a:b], seed=chunk_seed(seed, i))
+           for i, (a, b) in enumerate((a, min(a + SAMPLE_CHUNK, n))
+                                      for a in range(0, n, SAMPLE_CHUNK))]
+    return np.concatenate(out)
+
+
+def save_caption_grid(model, path, texts, per_caption, seed):
+    """A picture: a row per caption (its text on the left), per_caption pictures of it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from .viz import image_grid
+    x = caption_images(model, texts, per_caption, seed)
+    rows = len(texts)
+    fig, axes = plt.subplots(rows, 1, figsize=(max(4.0, 0.6 * per_caption), 0.8 * rows + 0.4),
+                             squeeze=False)
+    for r, text in enumerate(texts):
+        ax = axes[r, 0]
+        ax.imshow(image_grid(x[r * per_caption:(r + 1) * per_caption], nrow=per_caption),
+                  interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(text, fontsize=8, loc="left", pad=2)
+    fig.suptitle(f"{model.name} after {model.step} steps: {per_caption} samples per caption",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
 def translation_test_set(name):
     """The test pairs of a translation dataset (what `minigan sample` translates without
     --input), without generating its training split."""
@@ -425,9 +519,9 @@ def picture_of(x):
 
 TASKS = {"ring8": ToyTask, "grid25": ToyTask, "digits": DigitsTask,
          "oracle": OracleTask, "grammar": GrammarTask, "sines": SinesTask, "scenes": ScenesTask,
-         "mnist": MnistTask, "fashion-mnist": MnistTask}
+         "mnist": MnistTask, "fashion-mnist": MnistTask, "shapes": CaptionsTask}
 CONDITIONAL = {"digits": "labels", "sines": "frequencies", "scenes": "label maps",
-               "mnist": "labels", "fashion-mnist": "labels"}     # what a conditional model reads
+               "mnist": "labels", "fashion-mnist": "labels", "shapes": "captions"}     # what a conditional model reads
 
 
 def make_task(name, batch_size, seed, conditional=False):
@@ -451,7 +545,7 @@ MAX_SAMPLES_BYTES = 4 * 2**30  # the largest .npy of samples written at once (10
 # The values in one sample of each dataset (a point, an 8x8 image, T tokens, T values): what a
 # batch of B samples holds is B times this (minigan.cli.check_train_memory).
 SAMPLE_VALUES = {"ring8": 2, "grid25": 2, "digits": 64, "oracle": 20, "grammar": 16, "sines": 30,
-                 "scenes": 9 * 32 * 32}
+                 "scenes": 9 * 32 * 32, "shapes": 3 * 16 * 16 + 12}
 # The same for the datasets that are downloaded (kept apart: SAMPLE_VALUES's tasks are all
 # built offline).
 DOWNLOADED_SAMPLE_VALUES = {"mnist": 28 * 28, "fashion-mnist": 28 * 28}

@@ -79,7 +79,7 @@ def test_digits_and_sample(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "wgan-xyz", "--data", "ring8"], "unknown model 'wgan-xyz'; valid models: cdcgan, cgan, dcgan, gan, pix2pix, rcgan, seqgan, wgan, wgan-gp"),
+    (["train", "wgan-xyz", "--data", "ring8"], "unknown model 'wgan-xyz'; valid models: cdcgan, cgan, dcgan, gan, pix2pix, rcgan, seqgan, text2image, wgan, wgan-gp"),
     (["train", "dcgan", "--data", "ring8"], "model 'dcgan' has no settings for dataset 'ring8'; it trains on: digits"),
     (["train", "gan", "--data", "cifar"], "unknown dataset 'cifar'; valid datasets: ring8, grid25, digits, oracle, grammar, sines, scenes"),
     (["train"], "name a model"),

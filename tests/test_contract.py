@@ -38,7 +38,7 @@ def test_every_model_builds_through_the_contract(model):
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert isinstance(m.batches_per_step, int) and m.batches_per_step >= 1
     # a batch is a pair for the class-conditional models and pix2pix (rcgan: off by default)
-    assert m.conditional == (model in ("cgan", "cdcgan", "pix2pix"))
+    assert m.conditional == (model in ("cgan", "cdcgan", "pix2pix", "text2image"))
     assert m.ema_g is m.average_g is m.average_d is m.history is None   # switches off
 
 

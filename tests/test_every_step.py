@@ -61,6 +61,14 @@ def _translation_pair(step, n=8):
             rng.uniform(-1, 1, (n, 3, 16, 16)).astype(np.float32))
 
 
+# Text-to-image: small encoders-and-GAN on 64 captioned shapes (one encoder step, then the
+# checked GAN steps); with attention and the matching loss, every part of G's step is on
+from minigan.data.captions import MAX_WORDS as _MAX_WORDS, VOCAB as _WORDS, load_captioned_shapes
+_captions = load_captioned_shapes("train", n=64).batches(8, seed=0)
+_TEXT2IMAGE = dict(vocab=_WORDS.words, max_words=_MAX_WORDS, latent_dim=4, text_dim=8,
+                   proj_dim=4, width=4, encoder_steps=1)
+
+
 # name -> (class name, settings, one batch of a step); small networks, fast steps
 CASES = {
     "gan": ("gan", dict(hidden=16, depth=2), _points),
@@ -91,6 +99,11 @@ CASES = {
                                                          d_layers=0), _translation_pair),
     "pix2pix-gan": ("pix2pix", dict(_PIX2PIX, objective="gan"), _translation_pair),
     "pix2pix-l1": ("pix2pix", dict(_PIX2PIX, objective="l1"), _translation_pair),
+    "text2image": ("text2image", _TEXT2IMAGE, _captions.batch_at),
+    "text2image-attention-matching": ("text2image", dict(_TEXT2IMAGE, attention=True,
+                                                         matching_weight=1.0), _captions.batch_at),
+    "text2image-plain-gan": ("text2image", dict(_TEXT2IMAGE, matching=False, interpolate=False),
+                             _captions.batch_at),
 }
 
 # Each switch turned on, as a value a small model trains with (pack 2 divides every batch).
@@ -100,7 +113,7 @@ SWITCH_ON = dict(label_smoothing=0.1, feature_matching=True, minibatch_kernels=3
 # The plain case of each model that its switches are tried on.
 PLAIN = {"gan": "gan", "dcgan": "dcgan", "cgan": "cgan-embedding", "cdcgan": "cdcgan",
          "wgan": "wgan", "wgan-gp": "wgan-gp", "rcgan": "rcgan", "seqgan": "seqgan",
-         "pix2pix": "pix2pix"}
+         "pix2pix": "pix2pix", "text2image": "text2image"}
 for _model, _case in PLAIN.items():
     _name, _kw, _batch = CASES[_case]
     for _switch in get_model_class(_model).toolbox:
@@ -129,8 +142,10 @@ def _optimisers(model):
 
 
 def _pretraining_steps(model):
-    """Steps before the adversarial phase (SeqGAN's MLE and D pretraining; 0 for the others)."""
-    return getattr(model, "pretrain_g_steps", 0) + getattr(model, "pretrain_d_steps", 0)
+    """Steps before the adversarial phase (SeqGAN's MLE and D pretraining, text-to-image's
+    encoders; 0 for the others)."""
+    return (getattr(model, "pretrain_g_steps", 0) + getattr(model, "pretrain_d_steps", 0)
+            + getattr(model, "encoder_steps", 0))
 
 
 def _batches(batch, step, k):
@@ -163,7 +178,7 @@ def test_every_step_moves_every_parameter_with_finite_gradients(case):
 
     for step in range(_pretraining_steps(model)):        # SeqGAN: to the adversarial phase
         model.train_step(_batches(batch, step, k))
-    assert getattr(model, "phase", "adversarial") == "adversarial"
+    assert getattr(model, "phase", "adversarial") in ("adversarial", "gan")
     opt_grads = {id(o): [g for _, _, g in o.params] for o in _optimisers(model)}
     for o in _optimisers(model):
         o.step = recorded(o)

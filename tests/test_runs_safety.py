@@ -319,7 +319,7 @@ def trained_run(tmp_path_factory):
     (["gan", "--beta1", "1"], "--beta1 must be in [0, 1), got 1.0"),
     (["gan", "--beta2", "-0.1"], "--beta2 must be in [0, 1), got -0.1"),
     (["wgan", "--beta1", "0.5"], "--beta1/--beta2: model 'wgan' has no Adam betas to set; they apply to: "
-                                 "cdcgan, cgan, dcgan, gan, pix2pix, rcgan, wgan-gp"),
+                                 "cdcgan, cgan, dcgan, gan, pix2pix, rcgan, text2image, wgan-gp"),
     (["--resume", "RUN", "--lr", "1e-4"], "--lr with --resume: a resumed run keeps the optimiser settings"),
     (["--resume", "RUN", "--overwrite"], "--overwrite starts a new run in place of an old one"),
 ])
