@@ -55,6 +55,8 @@ from .ch09_lstm import check_lstm_cell_backward, check_lstm_bptt_backward, check
 from .ch10_sequences import check_rollout_rewards, check_wasserstein_1d
 from .ch11_pix2pix import (check_l1_loss, check_instance_norm_backward, check_skip_backward,
     check_receptive_field)
+from .ch12_text2image import (check_conv1d_backward, check_joint_embedding_loss,
+    check_attention_softmax_backward, check_gan_cls_d_loss, check_word_attention_backward)
 from .answers import ANSWERS, show_interface
 
 __all__ = ["ExerciseError", "ANSWERS", "show_interface",
@@ -91,4 +93,9 @@ __all__ = ["ExerciseError", "ANSWERS", "show_interface",
            "check_instance_norm_backward",
            "check_skip_backward",
            "check_receptive_field",
+           "check_conv1d_backward",
+           "check_joint_embedding_loss",
+           "check_attention_softmax_backward",
+           "check_gan_cls_d_loss",
+           "check_word_attention_backward",
            ]

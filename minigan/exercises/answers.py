@@ -48,6 +48,13 @@ ANSWERS = {
     "11.2": ("minigan.nn.receptive:concat_channels_backward",),
     "11.3": ("minigan.nn.norm:InstanceNorm2d.backward",),
     "11.4": ("minigan.nn.receptive:receptive_field",),
+    "12.1": ("minigan.nn.temporal:Conv1d.backward", "minigan.nn.temporal:Conv1d._backward_params"),
+    "12.2": ("minigan.nn.matching:joint_embedding_loss",
+             "minigan.nn.matching:cosine_matrix_backward",
+             "minigan.nn.matching:l2_normalize_backward"),
+    "12.3": ("minigan.nn.temporal:WordAttention.backward",),
+    "12.4": ("minigan.gans.text2image:Text2Image.train_step",),
+    "12.5": ("minigan.nn.temporal:WordAttention.backward",),
 }
 
 
