@@ -446,15 +446,18 @@ def worker_main(args):
 # The parent
 # =============================================================================================
 
-def run_worker(kind, cfg, threads, steps=0, warmup=0):
+def run_worker(kind, cfg, threads, steps=0, warmup=0, script=None):
+    """Run ``script`` (this file by default) as a worker process of ``kind`` with ``threads``
+    threads in every pool, and return the JSON line it prints last."""
     env = set_thread_env(threads, dict(os.environ))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--config",
+    cmd = [sys.executable, os.path.abspath(script or __file__), "--worker", kind, "--config",
            json.dumps(cfg), "--threads", str(threads), "--steps", str(steps),
            "--warmup", str(warmup)]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"worker {kind} {cfg} threads={threads} failed (rc {proc.returncode}):\n"
-                         f"{proc.stderr[-4000:]}")
+        name = cfg.get("name", cfg) if isinstance(cfg, dict) else cfg
+        raise SystemExit(f"worker {kind} ({name}) threads={threads} failed "
+                         f"(rc {proc.returncode}):\n{proc.stderr[-4000:]}")
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     return json.loads(lines[-1])
 
