@@ -545,7 +545,8 @@ MAX_SAMPLES_BYTES = 4 * 2**30  # the largest .npy of samples written at once (10
 # The values in one sample of each dataset (a point, an 8x8 image, T tokens, T values): what a
 # batch of B samples holds is B times this (minigan.cli.check_train_memory).
 SAMPLE_VALUES = {"ring8": 2, "grid25": 2, "digits": 64, "oracle": 20, "grammar": 16, "sines": 30,
-                 "scenes": 9 * 32 * 32, "shapes": 3 * 16 * 16 + 12}
+                 "scenes": 9 * 32 * 32,
+                 "shapes": 3 * 16 * 16 + 12 + 1 + 4}    # a picture, its tokens, length, attributes
 # The same for the datasets that are downloaded (kept apart: SAMPLE_VALUES's tasks are all
 # built offline).
 DOWNLOADED_SAMPLE_VALUES = {"mnist": 28 * 28, "fashion-mnist": 28 * 28}

@@ -309,6 +309,7 @@ def test_bad_inputs_to_the_dataset():
 
 
 # ---------------------------------------------------------------------------------------- judge
+@pytest.mark.quality
 def test_judge_reads_fresh_renders_of_every_combination(judge):
     rows = np.tile(all_combinations(), (4, 1))                     # all 128, four styles each
     images = render(rows, np.random.default_rng(2024))

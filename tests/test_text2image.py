@@ -193,6 +193,7 @@ def test_bad_batches_and_settings_are_clear_errors(stream):
         Text2Image(**SMALL, data_shape=(3, 10, 10))
 
 
+@pytest.mark.quality
 def test_a_short_run_learns_to_match_text_and_to_draw_what_it_says():
     """120 encoder steps: retrieval (top-1 in 256) far above chance; then 300 GAN steps with the matching loss:
     the judge (trained on real renders only) reads the asked colour and position more often
