@@ -47,6 +47,9 @@ ROWS = {
     "gan-int-cls+matching": dict(matching=True, interpolate=True, matching_weight=3.0),
     "gan-int-cls+matching+attention": dict(matching=True, interpolate=True, matching_weight=3.0,
                                            attention=True),
+    # DAMSM's word half beside its sentence half (the encoders pretrained with both)
+    "gan-int-cls+matching+words": dict(matching=True, interpolate=True, matching_weight=3.0,
+                                       word_matching_weight=1.0),
 }
 EVAL_ENCODER_SEED = 1000
 RESULTS = os.path.join(HERE, "results")
@@ -148,6 +151,9 @@ def main(argv=None):
                    help="a smoke run: 2 rows, 1 seed, 40 steps (tests that the script works)")
     p.add_argument("--out", default=os.path.join(RESULTS, "text2image"),
                    help="results prefix: PREFIX.json and PREFIX.md")
+    p.add_argument("--add", action="store_true",
+                   help="keep PREFIX.json's runs of other rows and seeds (run some rows again, "
+                        "or new ones), and write the table of all of them")
     args = p.parse_args(argv)
     from minigan.evaluation.text2image import shapes_judge
     from minigan.presets import preset
@@ -181,6 +187,14 @@ def main(argv=None):
                   f"{r['diversity']:.2f} (real {r['real_diversity']:.2f}), FID {r['fid']:.1f}, "
                   f"{r['train_seconds']} s", flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    if args.add and os.path.exists(args.out + ".json"):
+        with open(args.out + ".json") as f:
+            old = json.load(f)
+        if old["steps"] != steps:
+            raise SystemExit(f"--add: {args.out}.json holds runs of {old['steps']} steps, not {steps}")
+        done = {(r["row"], r["seed"]) for r in results}
+        results = [r for r in old["runs"] if (r["row"], r["seed"]) not in done] + results
+        results.sort(key=lambda r: (r["seed"], list(ROWS).index(r["row"])))
     with open(args.out + ".json", "w") as f:
         json.dump({"steps": steps, "runs": results}, f, indent=1)
     md = table(results, steps)

@@ -102,6 +102,8 @@ CASES = {
     "text2image": ("text2image", _TEXT2IMAGE, _captions.batch_at),
     "text2image-attention-matching": ("text2image", dict(_TEXT2IMAGE, attention=True,
                                                          matching_weight=1.0), _captions.batch_at),
+    "text2image-word-matching": ("text2image", dict(_TEXT2IMAGE, word_matching_weight=1.0),
+                                 _captions.batch_at),
     "text2image-plain-gan": ("text2image", dict(_TEXT2IMAGE, matching=False, interpolate=False),
                              _captions.batch_at),
 }

@@ -106,3 +106,71 @@ def test_errors_name_what_was_expected():
         sentence_matching_loss(v[:1], t[:1])
     with pytest.raises(ValueError, match="floating-point"):
         sentence_matching_loss(v.astype(int), t.astype(int))
+
+
+# --- DAMSM's word loss -----------------------------------------------------------------------------
+from minigan.nn.matching import word_matching_loss  # noqa: E402
+
+
+def word_loss_loops(regions, words, mask, g1, g2, g3):
+    """AttnGAN's word loss written pair by pair and word by word, as the paper's equations."""
+    N = regions.shape[0]
+    Rik = np.zeros((N, N))
+    for i in range(N):
+        v = regions[i]                                            # (D, R)
+        for k in range(N):
+            terms = []
+            for t in np.flatnonzero(mask[k]):
+                e = words[k, :, t]
+                s = e @ v
+                alpha = np.exp(g1 * (s - s.max()))
+                alpha /= alpha.sum()
+                c = v @ alpha
+                cos = c @ e / np.sqrt(c @ c + 1e-8) / np.sqrt(e @ e + 1e-8)
+                terms.append(np.exp(g2 * cos))
+            Rik[i, k] = np.log(np.sum(terms)) / g2
+    L = g3 * Rik
+    rows = -np.mean([L[i, i] - np.log(np.exp(L[i]).sum()) for i in range(N)])
+    cols = -np.mean([L[k, k] - np.log(np.exp(L[:, k]).sum()) for k in range(N)])
+    return rows + cols
+
+
+@pytest.mark.parametrize("N, D, R, T, seed, gammas", [(2, 3, 4, 3, 0, (5, 5, 10)),
+                                                      (3, 4, 5, 6, 1, (5, 5, 10)),
+                                                      (4, 2, 1, 5, 2, (1, 2, 3)),
+                                                      (3, 5, 16, 4, 3, (4, 5, 10))])
+def test_word_matching_value_and_gradient(N, D, R, T, seed, gammas):
+    rng = np.random.default_rng(seed)
+    regions, words = rng.standard_normal((N, D, R)), rng.standard_normal((N, D, T))
+    mask = np.ones((N, T), dtype=bool)
+    mask[1, T // 2:] = False                                      # captions of other lengths
+    mask[-1, 1:] = False                                          # a caption of one word
+    loss, dr, dw = word_matching_loss(regions, words, mask, *gammas)
+    assert loss == pytest.approx(word_loss_loops(regions, words, mask, *gammas), rel=1e-10)
+    errs = check_scalar_function(lambda: word_matching_loss(regions, words, mask, *gammas)[0],
+                                 {"regions": regions, "words": words},
+                                 {"regions": dr, "words": dw})
+    assert max(errs.values()) < TOL, errs
+    assert not dw[~np.broadcast_to(mask[:, None, :], dw.shape)].any()   # pads: no gradient
+    garbage = words.copy()
+    garbage[1, :, T // 2:] = 1e3                                  # padded words change nothing
+    assert word_matching_loss(regions, garbage, mask, *gammas)[0] == pytest.approx(loss, rel=1e-12)
+
+
+def test_word_matching_masks_shared_descriptions_and_refuses_bad_input():
+    rng = np.random.default_rng(5)
+    regions, words = rng.standard_normal((4, 3, 4)), rng.standard_normal((4, 3, 5))
+    mask = np.ones((4, 5), dtype=bool)
+    same = np.zeros((4, 4), dtype=bool)
+    same[0, 1] = same[1, 0] = True
+    loss, dr, dw = word_matching_loss(regions, words, mask, same=same)
+    errs = check_scalar_function(lambda: word_matching_loss(regions, words, mask, same=same)[0],
+                                 {"regions": regions, "words": words},
+                                 {"regions": dr, "words": dw})
+    assert max(errs.values()) < TOL, errs
+    with pytest.raises(ValueError, match=r"regions \(N, D, R\) and words \(N, D, T\)"):
+        word_matching_loss(regions, words[:, :2], mask)
+    with pytest.raises(ValueError, match="a real word in every row"):
+        word_matching_loss(regions, words, np.zeros((4, 5), dtype=bool))
+    with pytest.raises(ValueError, match="at least 2"):
+        word_matching_loss(regions[:1], words[:1], mask[:1])

@@ -40,7 +40,11 @@ words of the caption; padding excluded) and the attended word context is concate
 region's features before the last upsampling; and a **sentence matching loss** for G
 (``matching_weight`` λ > 0): the frozen image encoder θ must match G's image to its own caption
 among the batch's captions, λ · :func:`~minigan.nn.matching.sentence_matching_loss` (DAMSM's
-sentence half; its gradient goes back through θ, whose own weights stay fixed, into G).
+sentence half; its gradient goes back through θ, whose own weights stay fixed, into G), and
+DAMSM's **word loss** (``word_matching_weight`` > 0, :func:`~minigan.nn.matching.
+word_matching_loss`): each word of the caption attends over θ's 4×4 sub-regions of the image
+(projected into the words' space by ``region_proj``) and is compared with what it found; the
+encoders and the projection are then pretrained with both the joint embedding and this loss.
 
 Training is one ``train_step`` walked by step number, as SeqGAN's phases: steps
 [0, encoder_steps) train the encoders (``phase == "encoder"``), the rest the GAN. A batch is a
@@ -61,7 +65,8 @@ from .. import backend
 from ..backend import get_array_module, to_numpy
 from ..nn import (BatchNorm2d, Conv2d, ConvTranspose2d, Embedding, Flatten, LeakyReLU, Linear,
                   LSTM, ReLU, Reshape, Sequential, Tanh, bce_with_logits)
-from ..nn.matching import joint_embedding_loss, mismatch_mask, sentence_matching_loss
+from ..nn.matching import (joint_embedding_loss, mismatch_mask, sentence_matching_loss,
+                           word_matching_loss)
 from ..nn.module import Module
 from ..nn.temporal import Conv1d, MaxPool1d, WordAttention
 from ..optim import Adam
@@ -124,16 +129,18 @@ class TextEncoder(Module):
         sent, c_proj = self.proj.forward(y.mean(axis=1))
         return (sent, words), (c_embed, c_conv, c_relu, c_pool, c_lstm, c_proj, y.shape)
 
-    def backward(self, dsent, cache):
-        """Back from d sentence (N, E) into every parameter (the word features' gradient is
-        not needed: nothing after training the encoder backpropagates into them)."""
+    def backward(self, dsent, cache, dwords=None):
+        """Back from d sentence (N, E) and, optionally, d word features (N, C, T) (DAMSM's
+        word loss, in the encoder phase) into every parameter; returns None (tokens)."""
         c_embed, c_conv, c_relu, c_pool, c_lstm, c_proj, y_shape = cache
         xp = get_array_module(dsent)
         dm = self.proj.backward(dsent, c_proj)
         dy = xp.broadcast_to(dm[:, None, :] / y_shape[1], y_shape).copy()
         dpooled, _, _ = self.lstm.backward(dy, c_lstm)
-        dwords = self.pool.backward(xp.ascontiguousarray(dpooled.transpose(0, 2, 1)), c_pool)
-        dh = self.conv.backward(self.relu.backward(dwords, c_relu), c_conv)
+        dw = self.pool.backward(xp.ascontiguousarray(dpooled.transpose(0, 2, 1)), c_pool)
+        if dwords is not None:
+            dw = dw + dwords                   # the words feed the pooling and the word loss
+        dh = self.conv.backward(self.relu.backward(dw, c_relu), c_conv)
         self.embed.backward(xp.ascontiguousarray(dh.transpose(0, 2, 1)), c_embed)
         return None
 
@@ -144,12 +151,14 @@ class TextEncoder(Module):
 
 class ImageEncoder(Module):
     """images (N, C, H, W) → embedding (N, out_dim): Conv 4×4 s2 → LeakyReLU → Conv 4×4 s2
-    → LeakyReLU → Flatten → Linear."""
+    → LeakyReLU → Flatten → Linear. The map before the Flatten, (N, 2·width, H/4, W/4), holds
+    the sub-region features of DAMSM's word loss (:meth:`forward_regions`)."""
 
     def __init__(self, image_shape, width=32, out_dim=32, rng=None, dtype="float32"):
         super().__init__()
         C, H, W = image_shape
         rng = rng if rng is not None else backend.rng()
+        self.region_channels = 2 * width
         self.net = Sequential(
             Conv2d(C, width, 4, stride=2, padding=1, rng=rng, dtype=dtype), LeakyReLU(0.2),
             Conv2d(width, 2 * width, 4, stride=2, padding=1, rng=rng, dtype=dtype),
@@ -165,6 +174,24 @@ class ImageEncoder(Module):
     def backward(self, dy, cache):
         return self.net.backward(dy, cache)
 
+    def forward_regions(self, x):
+        """(embedding (N, out_dim), regions (N, 2·width, H/4·W/4)) and the cache of
+        :meth:`backward_regions`: one pass through the same layers."""
+        body, head = Sequential(*self.net.layers[:4]), Sequential(*self.net.layers[4:])
+        f, c_body = body.forward(x)
+        emb, c_head = head.forward(f)
+        return emb, f.reshape(f.shape[0], f.shape[1], -1), (body, head, c_body, c_head, f.shape)
+
+    def backward_regions(self, demb, dregions, cache):
+        """dL/dx from the embedding's and the regions' gradients (either may be None)."""
+        body, head, c_body, c_head, shape = cache
+        xp = get_array_module(dregions if dregions is not None else demb)
+        df = xp.zeros(shape, dtype=self.net.dtype) if dregions is None else \
+            dregions.reshape(shape)
+        if demb is not None:
+            df = df + head.backward(demb, c_head)
+        return body.backward(df, c_body)
+
 
 def train_encoders(text_encoder, image_encoder, batch_fn, steps, lr=1e-3, margin=0.2):
     """Reed's joint embedding for ``steps`` steps of Adam on both encoders; batch_fn(step) →
@@ -178,16 +205,48 @@ def train_encoders(text_encoder, image_encoder, batch_fn, steps, lr=1e-3, margin
     return losses
 
 
-def joint_embedding_step(text_encoder, image_encoder, opt, images, tokens, attrs, margin=0.2):
-    """One Adam step of the joint embedding loss on a batch; returns the loss."""
+def joint_embedding_step(text_encoder, image_encoder, opt, images, tokens, attrs, margin=0.2,
+                         region_proj=None):
+    """One Adam step of the joint embedding loss on a batch; returns the loss. With
+    ``region_proj`` (a Linear from the image encoder's region channels to the word features'),
+    DAMSM's word loss (:func:`~minigan.nn.matching.word_matching_loss`) is added, as AttnGAN
+    pretrains its encoders with both."""
     opt.zero_grad()
-    (sent, _), c_text = text_encoder.forward(tokens)
-    v, c_img = image_encoder.forward(images)
-    loss, dv, dt = joint_embedding_loss(v, sent, mismatch_mask(attrs), margin)
-    text_encoder.backward(dt, c_text)
-    image_encoder.backward(dv, c_img)
+    (sent, words), c_text = text_encoder.forward(tokens)
+    mismatch = mismatch_mask(attrs)
+    if region_proj is None:
+        v, c_img = image_encoder.forward(images)
+        loss, dv, dt = joint_embedding_loss(v, sent, mismatch, margin)
+        text_encoder.backward(dt, c_text)
+        image_encoder.backward(dv, c_img)
+    else:
+        v, feats, c_img = image_encoder.forward_regions(images)
+        loss, dv, dt = joint_embedding_loss(v, sent, mismatch, margin)
+        regions, c_proj = project_regions(region_proj, feats)
+        loss_w, dregions, dwords = word_matching_loss(regions, words, word_mask(tokens),
+                                                      same=~mismatch)
+        text_encoder.backward(dt, c_text, dwords=dwords)
+        image_encoder.backward_regions(dv, project_regions_backward(region_proj, dregions, c_proj),
+                                       c_img)
+        loss += loss_w
     opt.step()
     return loss
+
+
+def project_regions(region_proj, feats):
+    """Region features (N, C_r, R) → (N, C_w, R) by a Linear (C_r → C_w) applied to each region,
+    and the cache."""
+    xp = get_array_module(feats)
+    N, C, R = feats.shape
+    y, cache = region_proj.forward(xp.ascontiguousarray(feats.transpose(0, 2, 1)).reshape(N * R, C))
+    return xp.ascontiguousarray(y.reshape(N, R, -1).transpose(0, 2, 1)), (cache, N, R, C)
+
+
+def project_regions_backward(region_proj, dregions, cache):
+    xp = get_array_module(dregions)
+    c, N, R, C = cache
+    dy = xp.ascontiguousarray(dregions.transpose(0, 2, 1)).reshape(N * R, -1)
+    return xp.ascontiguousarray(region_proj.backward(dy, c).reshape(N, R, C).transpose(0, 2, 1))
 
 
 def retrieval_accuracy(text_encoder, image_encoder, images, tokens, attrs):
@@ -369,8 +428,9 @@ class Text2Image(GANModel):
     (:mod:`minigan.data.captions`). data_shape (C, H, W), H and W divisible by 4. latent_dim:
     z; text_dim: E of φ(t); proj_dim: P; width: w. matching (GAN-CLS), interpolate (GAN-INT,
     β = ``beta``, weight ``interp_weight``), attention (word attention in G),
-    matching_weight (λ of the sentence matching loss; 0: off). encoder_steps: the joint
-    embedding phase, margin Δ and lr_enc. Adam(lr, betas) for G and D.
+    matching_weight (λ of the sentence matching loss; 0: off), word_matching_weight (λ of
+    DAMSM's word loss; 0: off, and no region projection). encoder_steps: the joint embedding
+    phase, margin Δ and lr_enc. Adam(lr, betas) for G and D.
     """
 
     name = "text2image"
@@ -378,12 +438,14 @@ class Text2Image(GANModel):
     not_applicable = {k: "chapter 8's remedies of D are not wired into the text-conditioned D"
                       for k in ("label_smoothing", "feature_matching", "minibatch_kernels",
                                 "minibatch_dim", "spectral_norm", "pack")}
-    parts = ("G", "D", "opt_g", "opt_d", "text_encoder", "image_encoder", "opt_enc", "ema_g",
+    parts = ("G", "D", "opt_g", "opt_d", "text_encoder", "image_encoder", "region_proj",
+             "opt_enc", "ema_g",
              "average_g", "average_d", "history")
 
     def __init__(self, vocab=None, max_words=None, data_shape=(3, 16, 16), latent_dim=16,
                  text_dim=32, proj_dim=16, width=32, matching=True, interpolate=True, beta=0.5,
                  interp_weight=1.0, attention=False, matching_weight=0.0, gamma=10.0,
+                 word_matching_weight=0.0,
                  encoder_steps=300, margin=0.2, lr_enc=1e-3, lr_g=2e-4, lr_d=2e-4,
                  betas=(0.5, 0.999), seed=0, dtype="float32", **switches):
         if vocab is None or max_words is None:     # the captioned shapes' (chapter 12)
@@ -413,6 +475,7 @@ class Text2Image(GANModel):
             width=int(width), matching=bool(matching), interpolate=bool(interpolate),
             beta=float(beta), interp_weight=float(interp_weight), attention=bool(attention),
             matching_weight=float(matching_weight), gamma=float(gamma),
+            word_matching_weight=float(word_matching_weight),
             encoder_steps=int(encoder_steps), margin=float(margin), lr_enc=lr_enc, lr_g=lr_g,
             lr_d=lr_d, betas=list(betas)),
             seed=seed, dtype=dtype, switches=switches, batches_per_step=1, conditional=True)
@@ -422,6 +485,7 @@ class Text2Image(GANModel):
         self.matching, self.interpolate, self.attention = matching, interpolate, attention
         self.beta, self.interp_weight = float(beta), float(interp_weight)
         self.matching_weight, self.gamma = float(matching_weight), float(gamma)
+        self.word_matching_weight = float(word_matching_weight)
         self.encoder_steps, self.margin = int(encoder_steps), float(margin)
         init = backend.default_rng(seed)
         self.text_encoder = TextEncoder(len(vocab), max_words, out_dim=text_dim, rng=init,
@@ -437,7 +501,16 @@ class Text2Image(GANModel):
         if self.G.attn is not None:
             w = self.G.attn.params["weight"]
             w[...] = init.normal(0.0, 0.02, w.shape).astype(w.dtype)
-        self.opt_enc = Adam([self.text_encoder, self.image_encoder], lr=lr_enc)
+        # DAMSM's word loss: the image encoder's regions projected into the words' space, its
+        # own generator (a model without it draws exactly what it drew before it existed)
+        self.region_proj = None
+        if self.word_matching_weight:
+            self.region_proj = Linear(self.image_encoder.region_channels,
+                                      self.text_encoder.channels, bias=False,
+                                      rng=backend.default_rng([seed, 12]), dtype=dtype)
+        self.opt_enc = Adam([self.text_encoder, self.image_encoder]
+                            + ([self.region_proj] if self.region_proj is not None else []),
+                            lr=lr_enc)
         self.setup_training(Adam(self.G, lr=lr_g, betas=betas), Adam(self.D, lr=lr_d, betas=betas),
                             fake=(self.data_shape, self.G.dtype),
                             cond=((int(text_dim),), self.G.dtype))
@@ -488,11 +561,11 @@ class Text2Image(GANModel):
     def train_step(self, real_batches) -> dict:
         images, tokens, attrs = self.prepare_batch(self.batches(real_batches)[0])
         logs = dict.fromkeys(("enc_loss", "loss_d", "loss_g", "d_real", "d_wrong", "d_fake",
-                              "matching_loss"), 0.0)
+                              "matching_loss", "word_matching_loss"), 0.0)
         if self.phase == "encoder":
             logs["enc_loss"] = joint_embedding_step(self.text_encoder, self.image_encoder,
                                                     self.opt_enc, images, tokens, attrs,
-                                                    self.margin)
+                                                    self.margin, self.region_proj)
             self.step += 1
             return logs
         rng = step_rng(self.seed, self.step)
@@ -531,13 +604,23 @@ class Text2Image(GANModel):
         s, c_d = self.D.forward(fake, sent)
         loss_g, ds = bce_g_loss(s)
         dfake = self.D.backward(ds, c_d)
-        if self.matching_weight:
-            v, c_v = self.image_encoder.forward(fake)
+        if self.matching_weight or self.word_matching_weight:      # through the frozen θ
+            v, feats, c_v = self.image_encoder.forward_regions(fake)
             same = ~mismatch_mask(attrs)
-            m_loss, dv, _ = sentence_matching_loss(v, sent, self.gamma, same=same)
-            dfake = dfake + self.image_encoder.backward(self.matching_weight * dv, c_v)
-            logs["matching_loss"] = m_loss
-            loss_g += self.matching_weight * m_loss
+            dv = dregions = None
+            if self.matching_weight:
+                m_loss, dv, _ = sentence_matching_loss(v, sent, self.gamma, same=same)
+                dv = self.matching_weight * dv
+                logs["matching_loss"] = m_loss
+                loss_g += self.matching_weight * m_loss
+            if self.word_matching_weight:
+                regions, c_r = project_regions(self.region_proj, feats)
+                w_loss, dreg, _ = word_matching_loss(regions, words, mask, same=same)
+                dregions = project_regions_backward(self.region_proj,
+                                                    self.word_matching_weight * dreg, c_r)
+                logs["word_matching_loss"] = w_loss
+                loss_g += self.word_matching_weight * w_loss
+            dfake = dfake + self.image_encoder.backward_regions(dv, dregions, c_v)
         self.G.backward(dfake, c_g)
         if self.interpolate:
             perm = backend.asarray(to_numpy(rng.permutation(N)))
@@ -553,7 +636,9 @@ class Text2Image(GANModel):
             loss_g += self.interp_weight * loss_i
         logs["loss_g"] = loss_g
         self.update("g")
-        self.image_encoder.zero_grad()
+        self.image_encoder.zero_grad()                  # (frozen: its gradients are not used)
+        if self.region_proj is not None:
+            self.region_proj.zero_grad()
         self.finish_step()
         return logs
 

@@ -39,7 +39,8 @@ from ..backend import get_array_module
 from .losses import log_softmax
 
 __all__ = ["l2_normalize", "l2_normalize_backward", "cosine_matrix", "cosine_matrix_backward",
-           "joint_embedding_loss", "sentence_matching_loss", "mismatch_mask"]
+           "joint_embedding_loss", "sentence_matching_loss", "word_matching_loss",
+           "mismatch_mask"]
 
 
 def _check_pair(who, v, t):
@@ -135,3 +136,83 @@ def sentence_matching_loss(v, t, gamma=10.0, same=None):
     dS = gamma * (P_rows + P_cols.T) / N
     dv, dt = cosine_matrix_backward(dS, cache)
     return loss, dv, dt
+
+
+def word_matching_loss(regions, words, mask, gamma1=5.0, gamma2=5.0, gamma3=10.0, same=None,
+                       eps=1e-8):
+    """DAMSM's word loss (Xu et al. 2018, AttnGAN §3.3), every pair (image i, caption k) of a
+    batch. regions (N, D, R): image i's R sub-region features; words (N, D, T): caption k's
+    word features; mask (N, T) boolean (True: a real word). For each pair, each word attends
+    over the image's regions and is compared with what it found:
+
+        s[i,k,t,j] = ⟨e_{k,t}, v_{i,j}⟩,   α = softmax_j(γ₁ s),   c[i,k,t] = Σ_j α v_{i,j}
+        R_t(i,k) = cos(c[i,k,t], e_{k,t}),   R(i,k) = (1/γ₂) log Σ_{t real} exp(γ₂ R_t(i,k))
+
+    and, as the sentence loss, image i must pick its caption among the batch's by softmax over
+    γ₃ R(i, ·), and caption k its image over γ₃ R(·, k): L = CE(rows) + CE(columns), each /N.
+    ``same`` (N, N) boolean, optional: pairs of the same description, removed from the
+    softmax (the diagonal kept). Returns (loss, dregions, dwords); padded words get no
+    gradient. The backward pass, in reverse order: dR from the two cross-entropies; dR_t =
+    dR·softmax_t(γ₂ R_t); the cosine's (dc = dR_t (ê − cos ĉ)/‖c‖, de = dR_t (ĉ − cos ê)/‖e‖);
+    the attention's (dα = ⟨dc, v⟩, ds = γ₁ α ⊙ (dα − Σ_j α dα)); then ds and α into v and e."""
+    xp = get_array_module(regions)
+    if getattr(regions, "ndim", 0) != 3 or getattr(words, "ndim", 0) != 3 \
+            or regions.shape[:2] != words.shape[:2]:
+        raise ValueError("word_matching_loss: expected regions (N, D, R) and words (N, D, T) "
+                         f"with the same N and D, got {getattr(regions, 'shape', None)} and "
+                         f"{getattr(words, 'shape', None)}")
+    N, D, R = regions.shape
+    T = words.shape[2]
+    if N < 2:
+        raise ValueError(f"word_matching_loss: a batch needs at least 2 examples, got {N}")
+    if getattr(mask, "shape", None) != (N, T) or not bool(xp.asarray(mask).any(axis=1).all()):
+        raise ValueError(f"word_matching_loss: expected a boolean mask of shape ({N}, {T}) with "
+                         "a real word in every row")
+    m = xp.asarray(mask).astype(regions.dtype)                       # (N_k, T)
+    # Every product below is a matrix product (BLAS): the pairs (i, k) and the words t are
+    # batched, layouts (i, k, t, ·). e = words as (K, T, D), v = regions as (I, R, D).
+    e = xp.ascontiguousarray(words.transpose(0, 2, 1))                 # (N, T, D)
+    v = xp.ascontiguousarray(regions.transpose(0, 2, 1))               # (N, R, D)
+    # forward, every pair: i the image, k the caption
+    s = (e.reshape(N * T, D) @ v.reshape(N * R, D).T).reshape(N, T, N, R).transpose(2, 0, 1, 3)
+    a = xp.exp(gamma1 * (s - s.max(axis=3, keepdims=True)))
+    a /= a.sum(axis=3, keepdims=True)                                # α over the regions (i,k,t,j)
+    a2 = xp.ascontiguousarray(a).reshape(N, N * T, R)
+    c = (a2 @ v).reshape(N, N, T, D)                                 # c[i,k,t] = Σ_j α v_ij
+    nc = xp.sqrt((c * c).sum(axis=3, keepdims=True) + eps)           # (N, N, T, 1)
+    ne = xp.sqrt((e * e).sum(axis=2, keepdims=True) + eps)           # (N, T, 1)
+    c_hat, e_hat = c / nc, (e / ne)[None]                            # e_hat (1, N, T, D)
+    r_t = (c_hat * e_hat).sum(axis=3)                                # (N, N, T) cosines
+    z = xp.where(m[None] > 0, gamma2 * r_t, -xp.inf)                # pads: −∞ (weight 0)
+    zmax = z.max(axis=2, keepdims=True)
+    w = xp.exp(z - zmax)
+    lse = xp.log(w.sum(axis=2)) + zmax[..., 0]                       # (N, N)
+    w /= w.sum(axis=2, keepdims=True)                                # softmax_t(γ₂ R_t), 0 on pads
+    R_ik = lse / gamma2
+    logits = gamma3 * R_ik
+    if same is not None:
+        logits = xp.where(same & ~xp.eye(N, dtype=bool), -xp.inf, logits)
+    idx = xp.arange(N)
+    lp_rows = log_softmax(logits, axis=1)
+    lp_cols = log_softmax(logits.T, axis=1)
+    loss = float(-(lp_rows[idx, idx].sum() + lp_cols[idx, idx].sum()) / N)
+    # backward
+    P_rows, P_cols = xp.exp(lp_rows), xp.exp(lp_cols)
+    P_rows[idx, idx] -= 1
+    P_cols[idx, idx] -= 1
+    dR = gamma3 * (P_rows + P_cols.T) / N                            # (N, N)
+    drt = (dR[..., None] * w)[..., None]                             # (N, N, T, 1)
+    cos = r_t[..., None]
+    dc = drt * (e_hat - cos * c_hat) / nc                            # (N, N, T, D)
+    de = (drt * (c_hat - cos * e_hat)).sum(axis=0) / ne              # (N, T, D): Σ over images
+    dc2 = dc.reshape(N, N * T, D)
+    da = (dc2 @ v.transpose(0, 2, 1)).reshape(N, N, T, R)            # ⟨dc, v_ij⟩
+    dv = a2.transpose(0, 2, 1) @ dc2                                 # (N, R, D): Σ_{k,t} α dc
+    ds = gamma1 * a * (da - (a * da).sum(axis=3, keepdims=True))     # (i, k, t, j)
+    ds_kt = xp.ascontiguousarray(ds.transpose(1, 2, 0, 3)).reshape(N * T, N * R)
+    dv += (ds_kt.T @ e.reshape(N * T, D)).reshape(N, R, D)           # Σ_{k,t} ds e_kt
+    de += (ds_kt @ v.reshape(N * R, D)).reshape(N, T, D)             # Σ_{i,j} ds v_ij
+    de *= m[:, :, None]                                              # padded words: no gradient
+    dregions = xp.ascontiguousarray(dv.transpose(0, 2, 1))
+    dwords = xp.ascontiguousarray(de.transpose(0, 2, 1))
+    return loss, dregions, dwords
