@@ -799,12 +799,13 @@ def _sample(args):
 
 def _sample_text(args, model, label, path, fmt):
     """`minigan sample` for text-to-image: --n pictures (default 8) of each caption (--text,
-    --text-file, or eight captions of the test set); .png a row per caption with its text,
+    --text-file, or eight captions of the test set); .png each caption above its pictures (16
+    to a line, at most 64 captions),
     .npy the pictures (N, C, H, W) in [-1, 1], caption after caption."""
     import numpy as np
 
-    from .tasks import (MAX_PICTURE_SAMPLES, MAX_SAMPLES_BYTES, caption_images,
-                        default_captions, read_caption_file, save_caption_grid)
+    from .tasks import (MAX_CAPTION_ROWS, MAX_PICTURE_SAMPLES, MAX_SAMPLES_BYTES,
+                        caption_images, default_captions, read_caption_file, save_caption_grid)
     if label is not None or args.input is not None:
         raise ValueError(f"--label/--input: model {model.name!r} draws pictures of captions; "
                          "give them with --text CAPTION or --text-file FILE")
@@ -817,9 +818,10 @@ def _sample_text(args, model, label, path, fmt):
     per = 8 if args.n is None else args.n
     model.encode_text(texts)                          # unknown words: an error before writing
     n = per * len(texts)
-    if fmt == "png" and n > MAX_PICTURE_SAMPLES:
-        raise ValueError(f"{n} pictures are too many for a picture (at most "
-                         f"{MAX_PICTURE_SAMPLES}); write them as an array instead: --out FILE.npy")
+    if fmt == "png" and (n > MAX_PICTURE_SAMPLES or len(texts) > MAX_CAPTION_ROWS):
+        raise ValueError(f"{n} pictures of {len(texts)} caption(s) are too many for a picture (at "
+                         f"most {MAX_PICTURE_SAMPLES} pictures of {MAX_CAPTION_ROWS} captions); "
+                         "write them as an array instead: --out FILE.npy")
     if n * int(np.prod(model.data_shape)) * 4 > MAX_SAMPLES_BYTES:
         raise ValueError(f"{n} pictures of {model.data_shape} are more than one array of "
                          f"{_size(MAX_SAMPLES_BYTES)} holds: ask for fewer (--n, the captions)")
@@ -832,7 +834,7 @@ def _sample_text(args, model, label, path, fmt):
             with open(tmp, "wb") as f:
                 np.save(f, caption_images(model, texts, per, args.seed).astype(np.float32),
                         allow_pickle=False)
-    what = ("a row per caption" if fmt == "png" else
+    what = ("each caption above its pictures" if fmt == "png" else
             f"an array ({n}, {', '.join(map(str, model.data_shape))}) of float32, caption "
             "after caption")
     print(f"minigan: drew {per} pictures of each of {len(texts)} caption(s) with {model.name} "

@@ -358,6 +358,10 @@ class CaptionsTask:
                           self.seed + 1 if seed is None else seed)
 
 
+CAPTION_GRID_COLUMNS = 16     # pictures of one caption on a line of `minigan sample --text`'s .png
+MAX_CAPTION_ROWS = 64         # captions in one such picture (more: write .npy)
+
+
 def default_captions():
     """Eight captions of the test split's first pictures (seen pairs), and nothing held out:
     what `minigan sample` draws without --text."""
@@ -391,18 +395,20 @@ def caption_images(model, texts, per_caption, seed):
 
 
 def save_caption_grid(model, path, texts, per_caption, seed):
-    """A picture: a row per caption (its text on the left), per_caption pictures of it."""
+    """A picture: for each caption, its text and its per_caption pictures below it, at most
+    :data:`CAPTION_GRID_COLUMNS` to a line."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from .viz import image_grid
     x = caption_images(model, texts, per_caption, seed)
-    rows = len(texts)
-    fig, axes = plt.subplots(rows, 1, figsize=(max(4.0, 0.6 * per_caption), 0.8 * rows + 0.4),
-                             squeeze=False)
+    rows, cols = len(texts), min(per_caption, CAPTION_GRID_COLUMNS)
+    lines = -(-per_caption // cols)
+    fig, axes = plt.subplots(rows, 1, figsize=(max(4.0, 0.6 * cols), (0.6 * lines + 0.2) * rows
+                                               + 0.4), squeeze=False)
     for r, text in enumerate(texts):
         ax = axes[r, 0]
-        ax.imshow(image_grid(x[r * per_caption:(r + 1) * per_caption], nrow=per_caption),
+        ax.imshow(image_grid(x[r * per_caption:(r + 1) * per_caption], nrow=cols),
                   interpolation="nearest")
         ax.set_axis_off()
         ax.set_title(text, fontsize=8, loc="left", pad=2)

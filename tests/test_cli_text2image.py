@@ -79,6 +79,8 @@ def test_sample_defaults_to_test_captions(run, tmp_path, capsys):
     (["--text-file", "no-such-file.txt"], "cannot read it"),
     (["--label", "3"], "draws pictures of captions"),
     (["--n", "0"], "positive integer"),
+    (["--text", "a red circle", "--n", "5000"], "too many for a picture.*--out FILE.npy"),
+    (["--text", ""], "has no words"),
 ])
 def test_bad_sampling_requests_are_one_line_errors(run, tmp_path, capsys, argv, expected):
     out = tmp_path / "x.png"
@@ -86,6 +88,24 @@ def test_bad_sampling_requests_are_one_line_errors(run, tmp_path, capsys, argv, 
     import re
     assert re.search(expected, error_line(capsys)), argv
     assert not out.exists()
+
+
+def test_many_pictures_of_a_caption_wrap_and_too_many_captions_are_refused(run, tmp_path,
+                                                                            capsys):
+    import matplotlib.image
+    png = tmp_path / "wide.png"
+    assert main(["sample", str(run), "--text", "a red circle", "--n", "40", "--out",
+                 str(png)]) == 0
+    h, w = matplotlib.image.imread(png).shape[:2]
+    assert w < 1200 and h > 200                      # 16 to a line: three lines, not one
+    capsys.readouterr()
+    many = tmp_path / "many.txt"
+    many.write_text("a red circle\n" * 65)
+    assert main(["sample", str(run), "--text-file", str(many), "--n", "1", "--out",
+                 str(tmp_path / "m.png")]) == 2
+    assert "65 caption(s) are too many for a picture" in error_line(capsys)
+    assert main(["sample", str(run), "--text-file", str(many), "--n", "1", "--out",
+                 str(tmp_path / "m.npy")]) == 0
 
 
 def test_empty_caption_file_and_text_for_other_models(run, tmp_path, capsys):

@@ -65,15 +65,19 @@ def shapes_judge(seed=0):
     return judge
 
 
-def _embed(text_encoder, image_encoder, images, tokens, batch=512):
-    """(image embeddings, text embeddings) as float64 NumPy, in batches."""
-    v, t = [], []
-    for i in range(0, len(images), batch):
-        x = backend.asarray(np.asarray(images[i:i + batch], dtype=image_encoder.dtype))
-        v.append(to_numpy(image_encoder.forward(x)[0]))
-    for i in range(0, len(tokens), batch):
-        t.append(to_numpy(text_encoder.encode(backend.asarray(np.asarray(tokens[i:i + batch])))[0]))
-    return np.concatenate(v).astype(np.float64), np.concatenate(t).astype(np.float64)
+def _embed_images(image_encoder, images, batch=512):
+    """Image embeddings as float64 NumPy (N, E), in batches."""
+    out = [to_numpy(image_encoder.forward(backend.asarray(
+        np.asarray(images[i:i + batch], dtype=image_encoder.dtype)))[0])
+        for i in range(0, len(images), batch)]
+    return np.concatenate(out).astype(np.float64)
+
+
+def _embed_texts(text_encoder, tokens, batch=512):
+    """Sentence embeddings as float64 NumPy (N, E), in batches."""
+    out = [to_numpy(text_encoder.encode(backend.asarray(np.asarray(tokens[i:i + batch])))[0])
+           for i in range(0, len(tokens), batch)]
+    return np.concatenate(out).astype(np.float64)
 
 
 def r_precision(text_encoder, image_encoder, images, tokens, attrs, pool_tokens, pool_attrs,
@@ -89,8 +93,8 @@ def r_precision(text_encoder, image_encoder, images, tokens, attrs, pool_tokens,
     if not (len(images) == len(tokens) == len(attrs)) or len(pool_tokens) != len(pool_attrs):
         raise ValueError("r_precision: images, tokens and attrs need one row per picture, and "
                          "the pool one attribute row per caption")
-    v, t = _embed(text_encoder, image_encoder, images, tokens)
-    _, pool = _embed(text_encoder, image_encoder, images[:1], pool_tokens)
+    v, t = _embed_images(image_encoder, images), _embed_texts(text_encoder, tokens)
+    pool = _embed_texts(text_encoder, pool_tokens)
     v = v / np.linalg.norm(v, axis=1, keepdims=True)
     t = t / np.linalg.norm(t, axis=1, keepdims=True)
     pool = pool / np.linalg.norm(pool, axis=1, keepdims=True)

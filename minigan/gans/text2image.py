@@ -47,12 +47,13 @@ word_matching_loss`): each word of the caption attends over θ's 4×4 sub-region
 encoders and the projection are then pretrained with both the joint embedding and this loss.
 
 Training is one ``train_step`` walked by step number, as SeqGAN's phases: steps
-[0, encoder_steps) train the encoders (``phase == "encoder"``), the rest the GAN. A batch is a
-triple (images (N, 3, H, W), tokens (N, T) integer (0 = padding), attrs (N, K) integer: the
-attribute labels, which only say which examples share a description: the joint embedding's
-and GAN-CLS's negatives are examples of another description).
+[0, encoder_steps) train the encoders (``phase == "encoder"``), the rest the GAN. A batch is
+what :meth:`~minigan.data.captions.CaptionedShapes.batches` gives: (images (N, 3, H, W), tokens
+(N, T) integer (0 = padding), lengths (N,), attrs (N, K) integer: the attribute labels, which
+only say which examples share a description: the joint embedding's and GAN-CLS's negatives are
+examples of another description).
 
-The style encoder S (:class:`StyleEncoder`, :func:`train_style_encoder`) inverts G after
+The style encoder S (an :class:`ImageEncoder` to z, :func:`train_style_encoder`) inverts G after
 training: it minimises ‖z − S(G(z, φ(t)))‖², and then S(x) is the "style" of a real image x
 (what the caption does not say: here the background and the jitter); G(S(x), φ(t')) redraws x
 with another caption (style transfer).
@@ -65,9 +66,10 @@ from .. import backend
 from ..backend import get_array_module, to_numpy
 from ..nn import (BatchNorm2d, Conv2d, ConvTranspose2d, Embedding, Flatten, LeakyReLU, Linear,
                   LSTM, ReLU, Reshape, Sequential, Tanh, bce_with_logits)
-from ..nn.matching import (joint_embedding_loss, mismatch_mask, sentence_matching_loss,
-                           word_matching_loss)
+from ..nn.matching import (cosine_matrix, joint_embedding_loss, mismatch_mask,
+                           sentence_matching_loss, word_matching_loss)
 from ..nn.module import Module
+from ..nn.receptive import concat_channels, concat_channels_backward
 from ..nn.temporal import Conv1d, MaxPool1d, WordAttention
 from ..optim import Adam
 from .base import GENERAL_SWITCHES, GANModel, bce_g_loss, mean_prob, step_rng
@@ -252,7 +254,6 @@ def project_regions_backward(region_proj, dregions, cache):
 def retrieval_accuracy(text_encoder, image_encoder, images, tokens, attrs):
     """Top-1 retrieval in a batch, both ways: (caption → image, image → caption), where a hit
     is any example of the same description (the attributes). Fractions in [0, 1]."""
-    from ..nn.matching import cosine_matrix
     sent, _ = text_encoder.encode(tokens)
     v, _ = image_encoder.forward(images)
     S, _ = cosine_matrix(to_numpy(v).astype(np.float64), to_numpy(sent).astype(np.float64))
@@ -303,23 +304,21 @@ class TextGenerator(Module):
         xp = get_array_module(z)
         p, c_proj = self.proj.forward(sent)
         h, c1 = self.stage1.forward(xp.concatenate([z, p], axis=1))
-        c_attn = None
+        c_attn = c_cat = None
         if self.attn is not None:
             ctx, c_attn = self.attn.forward(h, words, mask, word_weights)
-            h = xp.concatenate([h, ctx], axis=1)
+            h, c_cat = concat_channels(h, ctx)
         x, c2 = self.stage2.forward(h)
-        return x, (c_proj, c1, c_attn, c2)
+        return x, (c_proj, c1, c_attn, c_cat, c2)
 
     def backward(self, dx, cache):
         """Returns dL/dz; the text's gradient is used to train the projection only (the
         encoder is frozen), the words' gradient is dropped."""
-        c_proj, c1, c_attn, c2 = cache
+        c_proj, c1, c_attn, c_cat, c2 = cache
         dh = self.stage2.backward(dx, c2)
-        if self.attn is not None:
-            w = dh.shape[1] // 2
-            dh, dctx = dh[:, :w], dh[:, w:]
-            dh_attn, _ = self.attn.backward(dctx, c_attn)
-            dh = dh + dh_attn
+        if self.attn is not None:                 # h feeds the attention and the skip beside it
+            dh, dctx = concat_channels_backward(dh, c_cat)
+            dh = dh + self.attn.backward(dctx, c_attn)[0]
         dzp = self.stage1.backward(dh, c1)
         self.proj.backward(dzp[:, self.latent_dim:], c_proj)
         return dzp[:, :self.latent_dim]
@@ -366,23 +365,6 @@ class TextDiscriminator(Module):
             return self.body.backward(dfm[:, :k], c_body)
         self.body.backward_params(dfm[:, :k], c_body)
         return None
-
-
-class StyleEncoder(Module):
-    """S(x) → z: the image encoder's convolutions with a Linear to latent_dim (Reed §4.4)."""
-
-    def __init__(self, image_shape, latent_dim, width=32, rng=None, dtype="float32"):
-        super().__init__()
-        self.enc = ImageEncoder(image_shape, width, latent_dim, rng=rng, dtype=dtype)
-
-    def children(self):
-        return [("enc", self.enc)]
-
-    def forward(self, x):
-        return self.enc.forward(x)
-
-    def backward(self, dy, cache):
-        return self.enc.backward(dy, cache)
 
 
 # --- the model ----------------------------------------------------------------------------------
@@ -625,7 +607,6 @@ class Text2Image(GANModel):
         if self.interpolate:
             perm = backend.asarray(to_numpy(rng.permutation(N)))
             s_int = self.beta * sent + (1 - self.beta) * sent[perm]
-            xp = get_array_module(words)
             w_int, m_int, p_int = interpolated_words(words, mask, words[perm], mask[perm],
                                                      self.beta)
             z = self.noise(N, rng)
@@ -684,8 +665,8 @@ def train_style_encoder(model, batch_fn, steps, lr=1e-3, seed=0, width=32):
     """Reed's style encoder: S minimises ‖z − S(G(z, φ(t)))‖² over fresh z and the captions of
     ``batch_fn(step)`` (G and the encoders fixed). Returns (S, losses)."""
     from ..nn import mse
-    S = StyleEncoder(model.data_shape, model.latent_dim, width, rng=backend.default_rng(seed),
-                     dtype=model.G.dtype)
+    S = ImageEncoder(model.data_shape, width, model.latent_dim, rng=backend.default_rng(seed),
+                     dtype=model.G.dtype)                # Reed §4.4: S(x) → z
     opt = Adam(S, lr=lr)
     losses = []
     for step in range(steps):

@@ -39,7 +39,8 @@ from ..backend import get_array_module
 from .losses import log_softmax
 
 __all__ = ["l2_normalize", "l2_normalize_backward", "cosine_matrix", "cosine_matrix_backward",
-           "joint_embedding_loss", "sentence_matching_loss", "word_matching_loss",
+           "joint_embedding_loss", "retrieval_cross_entropy", "sentence_matching_loss",
+           "word_matching_loss",
            "mismatch_mask"]
 
 
@@ -114,18 +115,17 @@ def joint_embedding_loss(v, t, mismatch, margin=0.2):
     return loss, dv, dt
 
 
-def sentence_matching_loss(v, t, gamma=10.0, same=None):
-    """DAMSM's sentence loss (module docstring) on v, t (N, E) with the smoothing factor γ
-    (AttnGAN's γ₃ = 10). ``same`` (N, N) boolean, optional: pairs of examples that share a
-    description (not negatives; the diagonal is always kept). Returns (loss, dv, dt)."""
-    _check_pair("sentence_matching_loss", v, t)
-    xp = get_array_module(v)
-    N = v.shape[0]
-    S, cache = cosine_matrix(v, t)
+def retrieval_cross_entropy(S, gamma, same=None):
+    """Both ways of picking the right partner from scores S (N, N) (row i: image i against
+    every caption): L = CE(γ S, diag) + CE(γ Sᵀ, diag), each averaged over N, and dL/dS =
+    γ (softmax_rows(γS) − I)/N + γ (softmax_rows(γSᵀ) − I)ᵀ/N. ``same`` (N, N) boolean,
+    optional: pairs that are not negatives, removed from the softmax (the diagonal kept).
+    DAMSM's sentence and word losses end in it. Returns (loss, dS)."""
+    xp = get_array_module(S)
+    N = S.shape[0]
     logits = gamma * S
     if same is not None:
-        off = same & ~xp.eye(N, dtype=bool)
-        logits = xp.where(off, -xp.inf, logits)
+        logits = xp.where(same & ~xp.eye(N, dtype=bool), -xp.inf, logits)
     idx = xp.arange(N)
     lp_rows = log_softmax(logits, axis=1)             # image i picks among the texts
     lp_cols = log_softmax(logits.T, axis=1)           # text i picks among the images
@@ -133,7 +133,16 @@ def sentence_matching_loss(v, t, gamma=10.0, same=None):
     P_rows, P_cols = xp.exp(lp_rows), xp.exp(lp_cols)
     P_rows[idx, idx] -= 1
     P_cols[idx, idx] -= 1
-    dS = gamma * (P_rows + P_cols.T) / N
+    return loss, gamma * (P_rows + P_cols.T) / N
+
+
+def sentence_matching_loss(v, t, gamma=10.0, same=None):
+    """DAMSM's sentence loss (module docstring) on v, t (N, E) with the smoothing factor γ
+    (AttnGAN's γ₃ = 10). ``same`` (N, N) boolean, optional: pairs of examples that share a
+    description (not negatives; the diagonal is always kept). Returns (loss, dv, dt)."""
+    _check_pair("sentence_matching_loss", v, t)
+    S, cache = cosine_matrix(v, t)
+    loss, dS = retrieval_cross_entropy(S, gamma, same)
     dv, dt = cosine_matrix_backward(dS, cache)
     return loss, dv, dt
 
@@ -188,19 +197,7 @@ def word_matching_loss(regions, words, mask, gamma1=5.0, gamma2=5.0, gamma3=10.0
     w = xp.exp(z - zmax)
     lse = xp.log(w.sum(axis=2)) + zmax[..., 0]                       # (N, N)
     w /= w.sum(axis=2, keepdims=True)                                # softmax_t(γ₂ R_t), 0 on pads
-    R_ik = lse / gamma2
-    logits = gamma3 * R_ik
-    if same is not None:
-        logits = xp.where(same & ~xp.eye(N, dtype=bool), -xp.inf, logits)
-    idx = xp.arange(N)
-    lp_rows = log_softmax(logits, axis=1)
-    lp_cols = log_softmax(logits.T, axis=1)
-    loss = float(-(lp_rows[idx, idx].sum() + lp_cols[idx, idx].sum()) / N)
-    # backward
-    P_rows, P_cols = xp.exp(lp_rows), xp.exp(lp_cols)
-    P_rows[idx, idx] -= 1
-    P_cols[idx, idx] -= 1
-    dR = gamma3 * (P_rows + P_cols.T) / N                            # (N, N)
+    loss, dR = retrieval_cross_entropy(lse / gamma2, gamma3, same)    # R(i, k): (N, N)
     drt = (dR[..., None] * w)[..., None]                             # (N, N, T, 1)
     cos = r_t[..., None]
     dc = drt * (e_hat - cos * c_hat) / nc                            # (N, N, T, D)
