@@ -1,24 +1,25 @@
 #!/usr/bin/env python
 """Build the course notebooks from their sources, execute them, and write them with outputs.
 
-    python scripts/build_notebooks/build.py                 # every chapter source here
+    python scripts/build_notebooks/build.py                 # every chapter source
     python scripts/build_notebooks/build.py 01 03           # the chapters whose names start so
     python scripts/build_notebooks/build.py --tags-only     # copy only the cells' tags
 
-Each ``NN_name.nb.txt`` beside this script is one notebook, written as plain text:
+Each chapter's source is ``notebooks/src/NN_name.md``, in jupytext's MyST Markdown format:
+plain Markdown for the prose, and each code cell a fenced block,
 
-    %% markdown
-    # A heading, $\\LaTeX$ and all
-    %% code
-    x = 1
-    %% code tags=exercise-1.1
+    ```{code-cell}
+    :tags: [exercise-1.1]
+
     def f(): ...
+    ```
 
-A line ``%% markdown`` or ``%% code`` (optionally ``tags=a,b``) starts a cell; everything
-up to the next such line is its source (surrounding blank lines dropped). The notebook is
+Jupyter opens it as a notebook where jupytext is installed (``pip install jupytext``; then
+"Open With > Notebook"), any editor as text, and a diff shows what changed. The notebook is
 executed top to bottom in a fresh kernel from ``notebooks/`` (as nbval and a learner run it)
-and written to ``notebooks/NN_name.ipynb``; the run time of each is printed. The .ipynb
-with its outputs is the committed artifact; this source is how it is made.
+and written to ``notebooks/NN_name.ipynb``; the run time of each is printed. The .ipynb with
+its outputs is the committed artifact; the source is how it is made
+(tests/test_notebook_sources.py holds the two to each other).
 
 ``--tags-only`` changes no output: when the committed notebook has exactly the source's cells
 (kinds and sources), it copies the source's tags into it (tags steer nbval and the exercise
@@ -27,58 +28,51 @@ generator, not what a cell prints); otherwise it refuses, and the chapter must b
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 from nbclient import NotebookClient
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-CELL = re.compile(r"^%% (markdown|code)(?:\s+tags=(\S+))?\s*$")
+SOURCES = NOTEBOOKS / "src"
+FORMAT = "md:myst"
+
+
+def sources() -> list[Path]:
+    """Every chapter's source, in chapter order."""
+    return sorted(SOURCES.glob("[0-9][0-9]_*.md"))
+
+
+def notebook_of(src: Path) -> Path:
+    """The committed notebook a source builds."""
+    return NOTEBOOKS / (src.stem + ".ipynb")
 
 
 def parse(text: str):
-    """The cells of a source file as a list of nbformat cells."""
-    cells, kind, tags, lines = [], None, [], []
-
-    def flush():
-        if kind is None:
-            return
-        src = "\n".join(lines).strip("\n")
-        cell = (nbformat.v4.new_markdown_cell(src) if kind == "markdown"
-                else nbformat.v4.new_code_cell(src))
-        if tags:
-            cell.metadata["tags"] = tags
+    """The cells of a source text as a list of nbformat cells (kind, source and tags only)."""
+    cells = []
+    for c in jupytext.reads(text, fmt=FORMAT).cells:
+        cell = (nbformat.v4.new_markdown_cell(c.source) if c.cell_type == "markdown"
+                else nbformat.v4.new_code_cell(c.source))
+        if c.metadata.get("tags"):
+            cell.metadata["tags"] = list(c.metadata["tags"])
         cells.append(cell)
-
-    for line in text.split("\n"):
-        m = CELL.match(line)
-        if m:
-            flush()
-            kind, tags, lines = m.group(1), (m.group(2).split(",") if m.group(2) else []), []
-        elif kind is None:
-            if line.strip():
-                raise ValueError(f"text before the first cell marker: {line!r}")
-        else:
-            lines.append(line)
-    flush()
     return cells
 
 
 def build(src: Path, execute: bool = True, timeout: int = 600) -> float:
     nb = nbformat.v4.new_notebook()
     nb.cells = parse(src.read_text())
-    stem = src.name[:-len(".nb.txt")]
     for i, cell in enumerate(nb.cells):   # stable ids: a rebuild changes only what changed
-        cell["id"] = f"c{stem[:2]}-{i:03d}"
+        cell["id"] = f"c{src.stem[:2]}-{i:03d}"
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    out = NOTEBOOKS / (stem + ".ipynb")
+    out = notebook_of(src)
     elapsed = 0.0
     if execute:
         # Headless plots, and the repository on the kernel's path whether or not minigan is
@@ -103,12 +97,10 @@ def build(src: Path, execute: bool = True, timeout: int = 600) -> float:
     nbformat.validate(nb)
     nbformat.write(nb, out)
     return elapsed
-
-
 def copy_tags(src: Path) -> bool:
     """The source's tags into its committed notebook, outputs untouched (module docstring).
     Returns whether anything changed; a ValueError when the cells differ otherwise."""
-    out = NOTEBOOKS / (src.name[:-len(".nb.txt")] + ".ipynb")
+    out = notebook_of(src)
     nb = nbformat.read(out, as_version=4)
     want = parse(src.read_text())
     if [(c.cell_type, c.source) for c in want] != [(c.cell_type, c.source) for c in nb.cells]:
@@ -132,18 +124,18 @@ def copy_tags(src: Path) -> bool:
 def main(argv):
     tags_only = "--tags-only" in argv
     argv = [a for a in argv if a != "--tags-only"]
-    sources = sorted(HERE.glob("*.nb.txt"))
+    chosen = sources()
     if argv:
-        sources = [s for s in sources if any(s.name.startswith(a) for a in argv)]
-    if not sources:
-        sys.exit(f"no chapter sources match {argv}")
+        chosen = [s for s in chosen if any(s.name.startswith(a) for a in argv)]
+    if not chosen:
+        sys.exit(f"no chapter sources in {SOURCES} match {argv}")
     if tags_only:
-        for src in sources:
+        for src in chosen:
             print(f"{src.name}: {'tags copied' if copy_tags(src) else 'tags already equal'}")
         return
-    for src in sources:
+    for src in chosen:
         t = build(src)
-        print(f"{src.name[:-len('.nb.txt')]}.ipynb: executed in {t:.1f} s", flush=True)
+        print(f"{notebook_of(src).name}: executed in {t:.1f} s", flush=True)
 
 
 if __name__ == "__main__":
