@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import NONFINITE_LOGITS, _call, _unpack, _compare, _quiet, _passed, _softplus, _sigmoid
+from .checker import by_hand, NONFINITE_LOGITS, _call, _unpack, _compare, _quiet, _passed, _softplus, _sigmoid
 
 
 def _linear_reference(dy, x, W, b):
@@ -19,6 +19,7 @@ def _linear_reference(dy, x, W, b):
     return dx, layer.grads["weight"].copy(), layer.grads["bias"].copy()
 
 
+@by_hand("1.1")
 @_quiet
 def check_linear_backward(linear_backward, seed=0):
     """Exercise 1.1: ``linear_backward(dy, x, W) -> (dx, dW, db)`` for y = x Wᵀ + b.
@@ -74,6 +75,7 @@ def check_linear_backward(linear_backward, seed=0):
             "(batch 1, odd sizes, square W, N = M).")
 
 
+@by_hand("1.2")
 @_quiet
 def check_tanh_backward(tanh_backward, seed=1):
     """Exercise 1.2: ``tanh_backward(dy, x) -> dx`` for y = tanh(x), elementwise."""
@@ -102,6 +104,7 @@ def check_tanh_backward(tanh_backward, seed=1):
     _passed(tanh_backward, f"dx matches dy·(1 − tanh²x) on {len(cases)} cases (incl. |x| = 1000).")
 
 
+@by_hand("1.3")
 @_quiet
 def check_sigmoid_backward(sigmoid_backward, seed=2):
     """Exercise 1.3: ``sigmoid_backward(dy, x) -> dx`` for y = σ(x), elementwise."""
@@ -128,6 +131,7 @@ def check_sigmoid_backward(sigmoid_backward, seed=2):
             "logits of \u00b11000).")
 
 
+@by_hand("1.4")
 @_quiet
 def check_bce_with_logits_grad(bce_with_logits_grad, seed=3):
     """Exercise 1.4: ``bce_with_logits_grad(z, t) -> (loss, dz)``, the mean binary

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import _call, _unpack, _compare, _quiet, _passed
+from .checker import by_hand, _call, _unpack, _compare, _quiet, _passed
 
 
 def _optim_reference(opt_cls, p, g, state, t, **kw):
@@ -18,6 +18,7 @@ def _optim_reference(opt_cls, p, g, state, t, **kw):
     return p, opt.state.get("p", {})
 
 
+@by_hand("2.1")
 @_quiet
 def check_sgd_momentum_step(sgd_momentum_step, seed=4):
     """Exercise 2.1: ``sgd_momentum_step(param, grad, velocity, lr, momentum) ->
@@ -66,6 +67,7 @@ def check_sgd_momentum_step(sgd_momentum_step, seed=4):
             "cases (first step, later steps, momentum 0).")
 
 
+@by_hand("2.2")
 @_quiet
 def check_adam_step(adam_step, seed=5):
     """Exercise 2.2: ``adam_step(param, grad, m, v, t, lr, beta1, beta2, eps) ->
@@ -136,6 +138,7 @@ def check_adam_step(adam_step, seed=5):
             "(first step, later steps, large eps).")
 
 
+@by_hand("2.3")
 @_quiet
 def check_accuracy(accuracy, seed=6):
     """Exercise 2.3: ``accuracy(logits, labels) -> float`` in [0, 1]: the fraction of rows

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import ExerciseError, NONFINITE_LOGITS, _name, _call, _unpack, _compare, _quiet, _passed, _softplus, _sigmoid
+from .checker import by_hand, ExerciseError, NONFINITE_LOGITS, _name, _call, _unpack, _compare, _quiet, _passed, _softplus, _sigmoid
 
 
+@by_hand("3.1")
 @_quiet
 def check_discriminator_loss_and_grad(discriminator_loss_and_grad, seed=7):
     """Exercise 3.1: ``discriminator_loss_and_grad(d_real_logits, d_fake_logits) ->
@@ -66,6 +67,7 @@ def check_discriminator_loss_and_grad(discriminator_loss_and_grad, seed=7):
             f"BCE(fake, 0) on {len(cases)} cases (incl. logits of \u00b11000).")
 
 
+@by_hand("3.2")
 @_quiet
 def check_generator_loss_nonsaturating(generator_loss_nonsaturating, seed=8):
     """Exercise 3.2: ``generator_loss_nonsaturating(d_fake_logits) -> (loss, grad)``:
@@ -106,6 +108,7 @@ def check_generator_loss_nonsaturating(generator_loss_nonsaturating, seed=8):
             f"{len(cases)} cases (incl. a confident D and logits of \u00b11000).")
 
 
+@by_hand("3.3")
 @_quiet
 def check_modes_covered(modes_covered, seed=9):
     """Exercise 3.3: ``modes_covered(samples, centers, std) -> int``, as

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import _call, _unpack, _compare, _quiet, _passed
+from .checker import by_hand, _call, _unpack, _compare, _quiet, _passed
 
 
 def _col2im_assign(cols, x_shape, KH, KW, stride, padding):
@@ -22,6 +22,7 @@ def _col2im_assign(cols, x_shape, KH, KW, stride, padding):
     return x_pad[:, :, p: p + H, p: p + W]
 
 
+@by_hand("4.1", also=("conv2d_backward_loops",))
 @_quiet
 def check_conv2d_backward(conv2d_backward, seed=10):
     """Exercise 4.1: ``conv2d_backward(dy, x, W, stride, padding) -> (dx, dW, db)`` for
@@ -130,6 +131,7 @@ def check_conv2d_backward(conv2d_backward, seed=10):
             "(batch 1, padding 0 and 2, stride 2, non-square kernel, N = F).")
 
 
+@by_hand("4.2", also=("conv_transpose_by_zero_insertion",))
 @_quiet
 def check_conv_transpose2d_forward(conv_transpose2d_forward, seed=11):
     """Exercise 4.2: ``conv_transpose2d_forward(x, W, b, stride, padding) -> y``, as
@@ -215,6 +217,7 @@ def check_conv_transpose2d_forward(conv_transpose2d_forward, seed=11):
             "cases (stride 1 to 3, padding 0 to 2, C_in = C_out, batch 1).")
 
 
+@by_hand("4.3", also=("batchnorm_forward_backward",))
 @_quiet
 def check_batchnorm_backward(batchnorm_backward, seed=12):
     """Exercise 4.3: ``batchnorm_backward(dy, x, gamma, eps) -> (dx, dgamma, dbeta)`` for

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import ExerciseError, _call, _name, _passed, _quiet, _unpack
+from .checker import by_hand, ExerciseError, _call, _name, _passed, _quiet, _unpack
 from ..gradcheck import rel_error
 
 __all__ = ["check_transposed_conv_output_size", "check_interpolate_latents"]
@@ -72,6 +72,7 @@ def _size_mistakes(H, k, s, p, op):
     ]
 
 
+@by_hand("5.1")
 @_quiet
 def check_transposed_conv_output_size(transposed_conv_output_size):
     """Exercise 5.1: ``transposed_conv_output_size(H, k, s, p, output_padding) -> int``,
@@ -125,6 +126,7 @@ def _lerp(z0, z1, n):
     return (1 - t) * z0[None, :] + t * z1[None, :]
 
 
+@by_hand("5.2")
 @_quiet
 def check_interpolate_latents(interpolate_latents, seed=50):
     """Exercise 5.2: ``interpolate_latents(z0, z1, n) -> (n, d)``: n points evenly spaced on

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_one_hot", "check_label_maps", "check_conditional_accuracy_from_predictions"]
 
@@ -98,6 +98,7 @@ def _expect_value_error(fn, labels, K, case):
                         f"n_classes = {K} (case '{case}'); it should raise ValueError.\nHint: {hint}")
 
 
+@by_hand("6.1")
 @_quiet
 def check_one_hot(one_hot, seed=60):
     """Exercise 6.1: ``one_hot(labels, n_classes) -> (N, K)`` floats: row n is the unit vector
@@ -159,6 +160,7 @@ _SPREAD_HINT = ("each label map must be CONSTANT over its H×W pixels (map k all
                 "`.transpose(0, 3, 1, 2)`, not with `.reshape`.")
 
 
+@by_hand("6.2")
 @_quiet
 def check_label_maps(label_maps, seed=61):
     """Exercise 6.2: ``label_maps(images, labels, n_classes) -> (N, C + K, H, W)``: the images
@@ -256,6 +258,7 @@ def _accuracy_cases(seed):
     return cases
 
 
+@by_hand("6.3")
 @_quiet
 def check_conditional_accuracy_from_predictions(conditional_accuracy_from_predictions, seed=62):
     """Exercise 6.3: ``conditional_accuracy_from_predictions(requested, predicted, n_classes)

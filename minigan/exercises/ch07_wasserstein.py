@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_penalty_dg", "check_tanh_jvp_backward", "check_linear_jvp_backward"]
 
@@ -61,6 +61,7 @@ def _penalty_cases(rng):
     ]
 
 
+@by_hand("7.1")
 @_quiet
 def check_penalty_dg(penalty_dg, seed=70):
     """Exercise 7.1: ``penalty_dg(g, lam) -> (P, v)``: for the input gradients g (N, D), one
@@ -139,6 +140,7 @@ def _tanh_jvp_reference(dy, dydot, x, xdot):
     return layer.backward_jvp(dy, dydot, cache)
 
 
+@by_hand("7.2")
 @_quiet
 def check_tanh_jvp_backward(tanh_jvp_backward, seed=71):
     """Exercise 7.2: ``tanh_jvp_backward(dy, dydot, x, xdot) -> (dx, dxdot)``, the backward
@@ -211,6 +213,7 @@ def _linear_jvp_reference(dy, dydot, x, xdot, W, b):
     return dx, dxdot, layer.grads["weight"].copy(), layer.grads["bias"].copy()
 
 
+@by_hand("7.3")
 @_quiet
 def check_linear_jvp_backward(linear_jvp_backward, seed=72):
     """Exercise 7.3: ``linear_jvp_backward(dy, dydot, x, xdot, W) -> (dx, dxdot, dW, db)``,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_power_iteration", "check_pack", "check_reverse_kl_modes"]
 
@@ -94,6 +94,7 @@ _SHAPE_ERROR_HINT = ("v = Wᵀu has one entry per COLUMN of W (K of them), u = W
                      "multiply u by W.T and v by W.")
 
 
+@by_hand("8.1")
 @_quiet
 def check_power_iteration(power_iteration, seed=80):
     """Exercise 8.1: ``power_iteration(W, u, n_iter) -> (sigma, u, v)``: ``n_iter`` >= 1 steps
@@ -182,6 +183,7 @@ def _pack_mistakes(x, m):
     ]
 
 
+@by_hand("8.2")
 @_quiet
 def check_pack(pack, seed=81):
     """Exercise 8.2: ``pack(x, m) -> (N/m, m·D)``: row k is the m consecutive samples
@@ -276,6 +278,7 @@ def _reverse_kl_mistakes(counts):
         ]
 
 
+@by_hand("8.3")
 @_quiet
 def check_reverse_kl_modes(reverse_kl_modes):
     """Exercise 8.3: ``reverse_kl_modes(counts) -> float``: KL(q ‖ uniform) = Σ_k q_k log(q_k·K)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_lstm_cell_backward", "check_lstm_bptt_backward", "check_reinforce_grad"]
 
@@ -163,6 +163,7 @@ def _compare_all(fn, outputs, got, expected, wrong, hints, case, shape_hints=Non
 # Exercise 9.1: the backward pass of one LSTM step
 # --------------------------------------------------------------------------------------
 
+@by_hand("9.1")
 @_quiet
 def check_lstm_cell_backward(lstm_cell_backward, seed=90):
     """Exercise 9.1: ``lstm_cell_backward(dh_next, dc_next, x, h_prev, c_prev, W_ih, W_hh, b)
@@ -303,6 +304,7 @@ def _bptt_reference(dys, dh_T, dc_T, xs, h0, c0, W_ih, W_hh, b):
             g["bias_ih_l0"].copy())
 
 
+@by_hand("9.2")
 @_quiet
 def check_lstm_bptt_backward(lstm_bptt_backward, seed=91):
     """Exercise 9.2: ``lstm_bptt_backward(dys, dh_T, dc_T, xs, hs, cs, W_ih, W_hh, b)
@@ -371,6 +373,7 @@ def _reinforce_reference(logits, actions, rewards, baseline):
     return loss, dz * (A / N)[:, None]
 
 
+@by_hand("9.3")
 @_quiet
 def check_reinforce_grad(reinforce_grad, seed=92):
     """Exercise 9.3: ``reinforce_grad(logits, actions, rewards, baseline) -> (loss, dlogits)``.

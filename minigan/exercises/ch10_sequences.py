@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_rollout_rewards", "check_wasserstein_1d"]
 
@@ -153,6 +153,7 @@ _ROLLOUT_HINTS = {
 }
 
 
+@by_hand("10.1")
 @_quiet
 def check_rollout_rewards(rollout_rewards, seed=100):
     """Exercise 10.1: ``rollout_rewards(y, score, complete, n_rollouts) -> Q (B, T)``.
@@ -201,6 +202,7 @@ def _w1_reference(u, v):
     return wasserstein_1d(u, v)
 
 
+@by_hand("10.2")
 @_quiet
 def check_wasserstein_1d(wasserstein_1d, seed=101):
     """Exercise 10.2: ``wasserstein_1d(u, v) -> float``, W1 between the empirical

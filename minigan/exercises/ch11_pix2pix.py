@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
 __all__ = ["check_l1_loss", "check_instance_norm_backward", "check_skip_backward",
            "check_receptive_field"]
@@ -40,6 +40,7 @@ __all__ = ["check_l1_loss", "check_instance_norm_backward", "check_skip_backward
 # Exercise 11.1: the L1 loss and its subgradient
 # --------------------------------------------------------------------------------------
 
+@by_hand("11.1")
 @_quiet
 def check_l1_loss(l1_loss, seed=110):
     """Exercise 11.1: ``l1_loss(pred, target) -> (loss, dpred)``, the mean absolute error and its
@@ -110,6 +111,7 @@ def _compact_dx(dy, xh, sig, M, axes, gam):
     return gam / sig / M * (M * dy - S1 - xh * S2)
 
 
+@by_hand("11.3")
 @_quiet
 def check_instance_norm_backward(instance_norm_backward, seed=111):
     """Exercise 11.3: ``instance_norm_backward(dy, x, gamma, eps) -> (dx, dgamma, dbeta)`` for
@@ -226,6 +228,7 @@ class _Deeper:
         return np.einsum("oc,nohw->nchw", self.W, du * (1 - self.u ** 2))
 
 
+@by_hand("11.2")
 @_quiet
 def check_skip_backward(skip_backward, seed=112):
     """Exercise 11.2: ``skip_backward(d_cat, c_u, deeper_backward) -> de``.
@@ -334,6 +337,7 @@ def _rf_mistakes(layers):
     return out
 
 
+@by_hand("11.4")
 @_quiet
 def check_receptive_field(receptive_field, seed=113):
     """Exercise 11.4: ``receptive_field(layers) -> (size, jump, first)`` for a stack of square

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checker import by_hand
 from .checker import (NONFINITE_LOGITS, _call, _compare, _passed, _quiet, _sigmoid, _softplus,
                       _unpack)
 
@@ -84,6 +85,7 @@ def _unfold(x, K, s, p, OL, step=None):
     return cols.transpose(2, 1, 0, 3).reshape(C * K, N * OL)       # (C, K, N, OL) flattened
 
 
+@by_hand("12.1")
 @_quiet
 def check_conv1d_backward(conv1d_backward, seed=120):
     """Exercise 12.1: ``conv1d_backward(dy, x, W, stride, padding) -> (dx, dW, db)`` for
@@ -330,6 +332,7 @@ def _hinge_gap(v, t, M, margin):
     return min(np.abs(margin + S - d)[M].min(), np.abs(margin + S.T - d)[M].min())
 
 
+@by_hand("12.2")
 @_quiet
 def check_joint_embedding_loss(joint_embedding_loss, seed=121):
     """Exercise 12.2: ``joint_embedding_loss(v, t, mismatch, margin) -> (loss, dv, dt)``,
@@ -394,6 +397,7 @@ def _masked_softmax(s, mask):
     return ex / ex.sum(axis=2, keepdims=True)
 
 
+@by_hand("12.3")
 @_quiet
 def check_attention_softmax_backward(softmax_backward, seed=122):
     """Exercise 12.3: ``softmax_backward(da, a) -> ds`` for the word attention's softmax, as in
@@ -466,6 +470,7 @@ def check_attention_softmax_backward(softmax_backward, seed=122):
 # Exercise 12.4: GAN-CLS's discriminator loss
 # --------------------------------------------------------------------------------------
 
+@by_hand("12.4")
 @_quiet
 def check_gan_cls_d_loss(gan_cls_d_loss, seed=123):
     """Exercise 12.4: ``gan_cls_d_loss(s_real, s_wrong, s_fake) -> (loss, ds_real, ds_wrong,
@@ -589,6 +594,7 @@ def _attention_backward(dcontext, r, words, e, a, mask, U, *, scores=True, conte
     return dr.reshape(dcontext.shape), dwords, dU
 
 
+@by_hand("12.5")
 @_quiet
 def check_word_attention_backward(word_attention_backward, seed=124):
     """Exercise 12.5: ``word_attention_backward(dcontext, h, words, mask, U) -> (dh, dwords,

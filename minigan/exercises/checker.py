@@ -34,7 +34,7 @@ def _call(fn, args: dict, case: str, *, readonly=(), error_hint=None):
     try:
         with np.errstate(all="ignore"):      # the checks report inf/nan themselves
             out = fn(*copies.values())
-    except NotImplementedError:
+    except (NotImplementedError, ExerciseError):
         raise
     except Exception as exc:
         shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in args.items()
@@ -169,3 +169,75 @@ NONFINITE_LOGITS = ("at logits of \u00b11000 your answer overflows. Compute "
                     "log \u03c3(z) and log(1 \u2212 \u03c3(z)) from the logit directly: "
                     "log(1 + e^z) = max(z, 0) + log1p(e^(\u2212|z|)) never overflows "
                     "(notebook 01, section 4).")
+
+
+# --------------------------------------------------------------------------------------
+# Written by hand: an answer that calls minigan's own answer passes nothing
+# --------------------------------------------------------------------------------------
+
+def _resolve(entry: str):
+    """``"minigan.nn.layers:Linear.backward"`` -> (owner object, attribute name)."""
+    import importlib
+    module, qual = entry.split(":", 1)
+    owner = importlib.import_module(module)
+    *path, attr = qual.split(".")
+    for p in path:
+        owner = getattr(owner, p)
+    return owner, attr
+
+
+def _refuser(fn, what: str, exercise: str):
+    def refuse(*args, **kwargs):
+        raise ExerciseError(
+            f"{_name(fn)} calls {what}, which answers Exercise {exercise} itself: the exercise "
+            "is to write it yourself (you may use NumPy, and minigan's answers to earlier "
+            "exercises).")
+    return refuse
+
+
+def by_hand(exercise: str, also=()):
+    """Decorate a check so that the learner's function fails it if it calls minigan's own
+    answer to ``exercise`` (the functions ``answers.ANSWERS`` lists for it), or one of the
+    names in ``also`` from the learner's own namespace (a notebook's loop version written out
+    in the chapter, say ``conv2d_backward_loops``).
+
+    Only while the learner's function runs are those replaced by a function that raises
+    :class:`ExerciseError`; the check's own reference computations, before and after, use
+    the real ones."""
+    import functools
+
+    from .answers import ANSWERS
+
+    def decorate(check):
+        @functools.wraps(check)
+        def wrapper(fn, *args, **kwargs):
+            if not callable(fn):
+                return check(fn, *args, **kwargs)
+            library = [(_resolve(e), e.split(":", 1)[1]) for e in ANSWERS.get(exercise, ())]
+            space = getattr(fn, "__globals__", {})
+
+            @functools.wraps(fn)
+            def guarded(*a, **k):
+                saved_lib = []
+                saved_own = {}
+                try:
+                    for (owner, attr), qual in library:
+                        saved_lib.append((owner, attr, owner.__dict__.get(attr, None),
+                                          attr in owner.__dict__))
+                        setattr(owner, attr, _refuser(fn, f"minigan's {qual}", exercise))
+                    for n in also:
+                        if n in space and space[n] is not fn:
+                            saved_own[n] = space[n]
+                            space[n] = _refuser(fn, f"`{n}` (the chapter's own version)",
+                                                exercise)
+                    return fn(*a, **k)
+                finally:
+                    for owner, attr, old, had in reversed(saved_lib):
+                        if had:
+                            setattr(owner, attr, old)
+                        else:
+                            delattr(owner, attr)
+                    space.update(saved_own)
+            return check(guarded, *args, **kwargs)
+        return wrapper
+    return decorate
