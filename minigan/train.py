@@ -571,35 +571,65 @@ def _names(names, most=4):
 
 
 # --- progress -----------------------------------------------------------------------------
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel that can show tqdm's widget (ipywidgets there)."""
+    shell = sys.modules.get("IPython")
+    try:
+        ip = shell.get_ipython() if shell else None
+        if ip is None or "IPKernelApp" not in ip.config:
+            return False
+        import ipywidgets  # noqa: F401  (tqdm.notebook needs it)
+        return True
+    except Exception:
+        return False
+
+
 class Progress:
-    """A one-line progress bar on a terminal; plain periodic lines elsewhere (CI, notebooks)."""
+    """Training progress through tqdm: its widget in Jupyter, a one-line bar on a terminal;
+    elsewhere (a log file, CI, a notebook without ipywidgets) plain lines, every ``every``
+    steps, that read well in a log: ``step 200/2000 (10%) 41 steps/s eta 44 s loss_d=...``."""
 
     def __init__(self, total, start=0, stream=None, enabled=True, every=None):
         self.total, self.start, self.enabled = total, start, enabled
         self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.every = every or max(1, total // 10)
         self.t0 = time.perf_counter()
+        self.bar = None
+        if not enabled:
+            return
+        if _in_notebook():
+            from tqdm.notebook import tqdm
+            self.bar = tqdm(total=total, initial=start, unit="step")
+        elif hasattr(self.stream, "isatty") and self.stream.isatty():
+            import shutil
+
+            from tqdm import tqdm
+            size = shutil.get_terminal_size((100, 24))     # a 0x0 pty says 0: tqdm would hide
+            self.bar = tqdm(total=total, initial=start, file=self.stream, unit="step",
+                            ncols=min(size.columns or 100, 140), nrows=size.lines or 24,
+                            mininterval=0.2)
 
     def update(self, step, logs):
         if not self.enabled:
             return
-        done = step - self.start
-        if not self.tty and step % self.every and step != self.total:
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+            self.bar.update(step - self.bar.n)
+            if step >= self.total:
+                self.bar.close()
             return
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("nan")
-        frac = step / self.total
-        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
+        if step % self.every and step != self.total:
+            return
+        rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
+        eta = f"{(self.total - step) / rate:.0f} s" if rate > 0 else "?"
         vals = " ".join(f"{k}={v:.3f}" for k, v in logs.items())
-        line = f"[{bar}] {step}/{self.total} {rate:.0f} it/s eta {eta:.0f}s {vals}"
-        if self.tty:
-            self.stream.write("\r" + line[:150])
-            if step == self.total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(line + "\n")
+        self.stream.write(f"step {step}/{self.total} ({100 * step // max(self.total, 1)}%) "
+                          f"{rate:.0f} steps/s eta {eta} {vals}\n")
         self.stream.flush()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 # --- the loop ---------------------------------------------------------------------------
@@ -664,7 +694,7 @@ def _fit(model, batch_fn, steps, out, checkpoint_every, log_every, on_sample, sa
             write_json(os.path.join(out, "history.json"), history)
     bar = Progress(steps, model.step, enabled=progress)
     ckpt = os.path.join(out, CHECKPOINT) if out else None
-    with blas_threads(getattr(model, "blas_threads", None)):
+    with blas_threads(getattr(model, "blas_threads", None)), contextlib.closing(bar):
         while model.step < steps:
             step, k = model.step, model.batches_per_step
             batch = batch_fn(step) if k == 1 else [batch_fn(step * k + i) for i in range(k)]

@@ -142,9 +142,33 @@ def test_checkpoint_of_another_shape_is_rejected(tmp_path):
 
 
 def test_progress_lines_without_a_terminal(tmp_path, capsys):
+    """In a log (CI, a file): plain lines every tenth of the run, no carriage returns."""
     fit(make(), batches(), 20, None, progress=True)
     err = capsys.readouterr().err
-    assert "20/20" in err and "loss_d=" in err
+    lines = err.strip().split("\n")
+    assert len(lines) == 10 and "\r" not in err
+    assert lines[-1].startswith("step 20/20 (100%)") and "loss_d=" in lines[-1]
+
+
+def test_progress_on_a_terminal_is_tqdm(monkeypatch):
+    """On a terminal: tqdm's bar, redrawn in place, with the losses beside it; closed at the end."""
+    import io
+
+    from minigan import train
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    term = Terminal()
+    bar = train.Progress(20, 0, stream=term)
+    assert type(bar.bar).__module__.startswith("tqdm")
+    model, data = make(), batches()
+    for step in range(1, 21):
+        bar.update(step, model.train_step(data(step - 1)))
+    out = term.getvalue()
+    assert "\r" in out and "20/20" in out and "loss_d=" in out and "step" in out
+    assert bar.bar.disable or bar.bar.n == 20
+    assert not train._in_notebook()          # pytest is no Jupyter kernel
 
 
 class Phased(GAN):
@@ -203,3 +227,24 @@ def test_a_malformed_history_in_a_checkpoint_is_a_checkpoint_error(tmp_path, his
     save_checkpoint(tmp_path / "checkpoint.npz", model, {"history": history})
     with pytest.raises(CheckpointError, match="history"):
         read_checkpoint(tmp_path)
+
+
+def test_progress_in_jupyter_is_tqdms_widget():
+    """In a Jupyter kernel with ipywidgets: tqdm's notebook widget (no text lines in the cell)."""
+    pytest.importorskip("ipywidgets")
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from minigan.train import Progress, _in_notebook\n"
+        "assert _in_notebook()\n"
+        "p = Progress(10)\n"
+        "for i in range(1, 11):\n"
+        "    p.update(i, {'loss': 0.5})\n"
+        "print(type(p.bar).__module__)")]
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    kinds = [o.get("data", {}).keys() for o in outputs if o.output_type == "display_data"]
+    assert any("application/vnd.jupyter.widget-view+json" in k for k in kinds), outputs
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "tqdm.notebook" in printed and "step 10/10" not in printed
