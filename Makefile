@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STEPS  ?= 3000
 
-.PHONY: demo test rounding student clean
+.PHONY: demo test rounding student book book-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,17 @@ rounding: $(BIN)/python
 student: $(BIN)/python
 	$(BIN)/python -m pip install --quiet "nbformat>=5.9"
 	$(BIN)/python scripts/make_student_notebooks.py notebooks build/student
+
+# The course as a static site with lecture slides, from the committed notebooks (nothing re-run):
+# build/book/index.html, readable offline; the slides' reveal.js comes from the npm registry.
+book: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[book]"
+	$(BIN)/python scripts/build_book.py
+
+# The built book and slides opened in headless Chromium (Debian: apt-get install chromium
+# chromium-driver); screenshots in build/book-screenshots/. A missing piece fails, not skips.
+book-test: book
+	MINIGAN_BOOK_TEST=1 $(BIN)/python -m pytest -q -p no:xdist tests/test_book.py
 
 clean:
 	rm -rf runs build .pytest_cache
