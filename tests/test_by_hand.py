@@ -61,3 +61,31 @@ def test_every_listed_answer_resolves(exercise):
     for entry in ANSWERS[exercise]:
         owner, attr = _resolve(entry)
         assert callable(getattr(owner, attr)), entry
+
+
+def test_a_library_answer_imported_by_name_is_refused_too():
+    """`from minigan.nn.losses import bce_with_logits` binds the function in the notebook's own
+    namespace: patching the module alone would not catch a call through that name."""
+    from minigan.exercises import check_bce_with_logits_grad
+    from minigan.nn import losses
+    ns = {}
+    exec("from minigan.nn.losses import bce_with_logits\n"
+         "def bce_with_logits_grad(z, t):\n"
+         "    return bce_with_logits(z, t)\n", ns)
+    with pytest.raises(ExerciseError, match="calls minigan's bce_with_logits"):
+        check_bce_with_logits_grad(ns["bce_with_logits_grad"])
+    assert ns["bce_with_logits"] is losses.bce_with_logits          # put back
+
+
+def test_a_name_both_imported_and_listed_in_also_is_put_back_whole():
+    """A name refused twice over (an imported library answer that is also in `also`) gets its
+    own function back after the check, not the refusal."""
+    from minigan.exercises import check_critic_step
+    from minigan.nn import penalty
+    ns = {}
+    exec("from minigan.nn.penalty import gradient_penalty\n"
+         "def critic_step(*args):\n"
+         "    return gradient_penalty(*args)\n", ns)
+    with pytest.raises(ExerciseError, match="calls minigan's gradient_penalty"):
+        check_critic_step(ns["critic_step"])
+    assert ns["gradient_penalty"] is penalty.gradient_penalty

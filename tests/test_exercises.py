@@ -3,6 +3,8 @@
 Each wrong answer below is a mistake learners make; the test asserts both that the check
 raises ExerciseError (an AssertionError) and that its message names the mistake.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -72,6 +74,145 @@ def modes_covered(samples, centers, std):
     return len(np.unique(nearest[good]))
 
 
+def forward_backward(P, x, t):
+    """Exercise 1.5, composed of the answers to 1.1, 1.2 and 1.4."""
+    h = x @ P["W1"].T + P["b1"]
+    a = np.tanh(h)
+    z = a @ P["W2"].T + P["b2"]
+    loss, dz = bce_with_logits_grad(z, t)
+    da, dW2, db2 = linear_backward(dz, a, P["W2"])
+    dh = tanh_backward(da, h)
+    _, dW1, db1 = linear_backward(dh, x, P["W1"])
+    return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+def forward_backward_inline(P, x, t):
+    """Exercise 1.5 written out in one piece, with einsum and np.logaddexp."""
+    a = np.tanh(np.einsum("nd,hd->nh", x, P["W1"]) + P["b1"])
+    z = np.einsum("nh,oh->no", a, P["W2"]) + P["b2"]
+    loss = np.mean(np.logaddexp(0, z) - z * t)
+    dz = (sigmoid(z) - t) / z.size
+    dh = (dz @ P["W2"]) * (1 - a ** 2)
+    return loss, {"W1": np.einsum("nh,nd->hd", dh, x), "b1": dh.sum(0),
+                  "W2": np.einsum("no,nh->oh", dz, a), "b2": dz.sum(0)}
+
+
+class MyAdam:
+    """Exercise 2.4, with the answer to 2.2."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.params, self.lr, self.betas, self.eps, self.t = list(params), lr, betas, eps, 0
+        self.m = [np.zeros_like(p) for _, p, _ in self.params]
+        self.v = [np.zeros_like(p) for _, p, _ in self.params]
+
+    def zero_grad(self):
+        for _, _, g in self.params:
+            g[...] = 0
+
+    def step(self):
+        self.t += 1
+        for i, (_, p, g) in enumerate(self.params):
+            p[...], self.m[i], self.v[i] = adam_step(p, g, self.m[i], self.v[i], self.t,
+                                                     self.lr, *self.betas, self.eps)
+
+
+class AdamByName:
+    """Exercise 2.4 another way: state in a dict by name, created at the first step, -= ."""
+
+    def __init__(self, params, lr, betas, eps):
+        self.params, self.lr, self.b1, self.b2, self.eps = params, lr, *betas, eps
+        self.state, self.t = {}, 0
+
+    def zero_grad(self):
+        for _, _, g in self.params:
+            g.fill(0)
+
+    def step(self):
+        self.t += 1
+        for name, p, g in self.params:
+            m, v = self.state.setdefault(name, (np.zeros_like(p), np.zeros_like(p)))
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * g * g
+            p -= self.lr * (m / (1 - self.b1 ** self.t)) / (np.sqrt(v / (1 - self.b2 ** self.t))
+                                                           + self.eps)
+
+
+def _d_step(G, D, opt_D, real, z, bad=None):
+    if bad not in ("no zero_grad D", "no zero_grad"):
+        opt_D.zero_grad()
+    fake, cache_g = G.forward(z)
+    if bad == "one D pass":                  # real and fake through D as one batch: right
+        s, cache = D.forward(np.concatenate([real, fake]))
+        n = len(real)
+        loss, dr, df = discriminator_loss_and_grad(s[:n], s[n:])
+        D.backward(np.concatenate([dr, df]), cache)
+        return loss
+    s_real, cache_real = D.forward(real)
+    s_fake, cache_fake = D.forward(fake)
+    if bad == "fake label 1":
+        lr_, dr = softplus(-s_real).mean(), (sigmoid(s_real) - 1) / s_real.size
+        lf, df = softplus(-s_fake).mean(), (sigmoid(s_fake) - 1) / s_fake.size
+        loss = lr_ + lf
+    else:
+        loss, dr, df = discriminator_loss_and_grad(s_real, s_fake)
+    if bad == "d sum":
+        loss, dr, df = loss * len(real), dr * len(real), df * len(real)
+    D.backward(dr, cache_real)
+    dfake = D.backward(df, cache_fake)
+    if bad == "D loss into G":
+        G.backward(dfake, cache_g)
+    return loss
+
+
+def _g_pass(G, D, z, bad=None):
+    fake, cache_g = G.forward(z)
+    s, cache_d = D.forward(fake)
+    if bad == "saturating":
+        loss, ds = -softplus(s).mean(), -sigmoid(s) / s.size
+    elif bad == "g label 0":
+        loss, ds = softplus(s).mean(), sigmoid(s) / s.size
+    else:
+        loss, ds = generator_loss_nonsaturating(s)
+    if bad == "g gradient sum":
+        ds = ds * s.size
+    G.backward(D.backward(ds, cache_d), cache_g)
+    return loss
+
+
+def gan_train_step(G, D, opt_G, opt_D, real, z_d, z_g, *, bad=None):
+    """Exercise 3.3 as a learner writes it, or (bad=...) with one plausible mistake."""
+    if bad == "G first":
+        opt_G.zero_grad()
+        loss_g = _g_pass(G, D, z_g)
+        opt_G.step()
+        loss_d = _d_step(G, D, opt_D, real, z_d)
+        opt_D.step()
+        return loss_d, loss_g
+    if bad == "simultaneous":
+        opt_G.zero_grad()
+        opt_D.zero_grad()
+        loss_g = _g_pass(G, D, z_g)
+        loss_d = _d_step(G, D, opt_D, real, z_d, bad="no zero_grad D")
+        opt_D.step()
+        opt_G.step()
+        return loss_d, loss_g
+    if bad == "D loss into G":
+        opt_G.zero_grad()
+    loss_d = _d_step(G, D, opt_D, real, z_d, bad)
+    opt_D.step()
+    if bad not in ("no zero_grad G", "no zero_grad", "D loss into G"):
+        G.zero_grad()                        # the network's own zero_grad: the same arrays
+    loss_g = _g_pass(G, D, z_d if bad == "reuses z_d" else z_g, bad)
+    opt_G.step()
+    if bad == "G step moves D":
+        opt_D.step()
+    if bad == "one D pass":
+        D.zero_grad()                        # tidy: what minigan's finish_step does
+    return loss_d, loss_g
+
+
 CORRECT = [
     (ex.check_linear_backward, linear_backward),
     (ex.check_tanh_backward, tanh_backward),
@@ -83,7 +224,21 @@ CORRECT = [
     (ex.check_discriminator_loss_and_grad, discriminator_loss_and_grad),
     (ex.check_generator_loss_nonsaturating, generator_loss_nonsaturating),
     (ex.check_modes_covered, modes_covered),
+    (ex.check_mlp_forward_backward, forward_backward),
+    (ex.check_mlp_forward_backward, forward_backward_inline),
+    (ex.check_adam_optimiser, MyAdam),
+    (ex.check_adam_optimiser, AdamByName),
+    (ex.check_gan_train_step, gan_train_step),
 ]
+
+
+def gan_train_step_one_d_pass(G, D, opt_G, opt_D, real, z_d, z_g):
+    """Exercise 3.3 with the real and fake batches through D as one batch, D's gradients
+    cleared at the end: the same numbers."""
+    return gan_train_step(G, D, opt_G, opt_D, real, z_d, z_g, bad="one D pass")
+
+
+CORRECT.append((ex.check_gan_train_step, gan_train_step_one_d_pass))
 
 
 
@@ -616,3 +771,361 @@ def test_an_array_off_by_one_common_factor_gets_the_factor_hint():
 def test_a_near_miss_without_a_known_mistake_is_not_mistaken_for_rounding():
     with pytest.raises(ExerciseError, match=r"this is not rounding"):
         ex.check_tanh_backward(lambda dy, x: tanh_backward(dy, x) * (1 + 1e-5 * np.cos(x)))
+
+
+# --- chapters 1-3: the larger exercises (1.5, 2.4, 3.3) and the audit's new mistakes -----------
+
+from minigan.exercises import ch01_backprop as _ch1  # noqa: E402
+from minigan.exercises import ch03_first_gan as _ch3  # noqa: E402
+
+
+def _clipped_bce(z, t, eps=1e-7):
+    s = np.clip(1 / (1 + np.exp(-z)), eps, 1 - eps)
+    return -t * np.log(s) - (1 - t) * np.log(1 - s)
+
+
+def _mlp(mistake):
+    def wrong(P, x, t):
+        return _ch1._mlp_by_hand(P, x, t, mistake)
+    return wrong
+
+
+def _step(bad):
+    def wrong(G, D, opt_G, opt_D, real, z_d, z_g):
+        return gan_train_step(G, D, opt_G, opt_D, real, z_d, z_g, bad=bad)
+    return wrong
+
+
+def _adam_class(**over):
+    """MyAdam with one method replaced."""
+    return type("MyAdam", (MyAdam,), over)
+
+
+def _step_rebinding(self):
+    self.t += 1
+    for i, (_, p, g) in enumerate(self.params):
+        p, self.m[i], self.v[i] = adam_step(p, g, self.m[i], self.v[i], self.t, self.lr,
+                                            *self.betas, self.eps)
+
+
+def _step_t_per_parameter(self):
+    for i, (_, p, g) in enumerate(self.params):
+        self.t += 1
+        p[...], self.m[i], self.v[i] = adam_step(p, g, self.m[i], self.v[i], self.t, self.lr,
+                                                 *self.betas, self.eps)
+
+
+def _step_t_after(self):
+    for i, (_, p, g) in enumerate(self.params):
+        p[...], self.m[i], self.v[i] = adam_step(p, g, self.m[i], self.v[i], self.t, self.lr,
+                                                 *self.betas, self.eps)
+    self.t += 1
+
+
+def _step_fresh_state(self):
+    self.t += 1
+    for _, p, g in self.params:
+        p[...] = adam_step(p, g, np.zeros_like(p), np.zeros_like(p), self.t, self.lr,
+                           *self.betas, self.eps)[0]
+
+
+def _step_no_correction(self):
+    b1, b2 = self.betas
+    for i, (_, p, g) in enumerate(self.params):
+        self.m[i] = b1 * self.m[i] + (1 - b1) * g
+        self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+        p -= self.lr * self.m[i] / (np.sqrt(self.v[i]) + self.eps)
+
+
+def _init_copying_grads(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    MyAdam.__init__(self, params, lr, betas, eps)
+    self.grads = [g.copy() for _, _, g in self.params]        # copies: stale for ever
+
+
+def _step_stale(self):
+    self.t += 1
+    for i, (_, p, _) in enumerate(self.params):
+        p[...], self.m[i], self.v[i] = adam_step(p, self.grads[i], self.m[i], self.v[i], self.t,
+                                                 self.lr, *self.betas, self.eps)
+
+
+def _zero_grad_rebinding(self):
+    for _, _, g in self.params:
+        g = np.zeros_like(g)        # noqa: F841 - the mistake: a local name, not the array
+
+
+def _step_writes_grad(self):
+    for _, _, g in self.params:
+        g *= 1.0 + 1e-3             # e.g. clipping or scaling the gradient in place
+    MyAdam.step(self)
+
+
+from minigan.optim import Adam as _Adam  # noqa: E402
+
+
+class _AdamSubclass(_Adam):
+    """Exercise 2.4 'answered' by inheriting minigan's Adam."""
+
+
+class _AdamWrapping(MyAdam):
+    """Exercise 2.4 'answered' by delegating to minigan's Adam."""
+
+    def __init__(self, params, lr, betas, eps):
+        self.inner = _Adam(params, lr=lr, betas=betas, eps=eps)
+
+    def zero_grad(self):
+        self.inner.zero_grad()
+
+    def step(self):
+        self.inner.step()
+
+
+MORE_WRONG = {
+    # 1.4, 3.1, 3.2: clipping σ(z) keeps the log finite, and wrong
+    "bce: clipped sigmoid": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(_clipped_bce(z, t).mean()), (sigmoid(z) - t) / z.size),
+        r"clipping σ\(z\).*ε = 1e-07"),
+    "bce: clipped at 1e-12": (
+        ex.check_bce_with_logits_grad,
+        lambda z, t: (float(_clipped_bce(z, t, 1e-12).mean()), (sigmoid(z) - t) / z.size),
+        r"clipping σ\(z\).*ε = 1e-12"),
+    "D: clipped sigmoid": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (_clipped_bce(r, 1.0).mean() + _clipped_bce(f, 0.0).mean(),
+                      (sigmoid(r) - 1) / r.size, sigmoid(f) / f.size),
+        r"clipping σ\(z\)"),
+    "G: clipped sigmoid": (
+        ex.check_generator_loss_nonsaturating,
+        lambda f: (_clipped_bce(f, 1.0).mean(), (sigmoid(f) - 1) / f.size), r"clipping σ\(z\)"),
+    # 3.1, 3.2: several logits per sample, the mean over rows only
+    "D: mean over the rows only": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (softplus(-r).sum() / len(r) + softplus(f).sum() / len(f),
+                      (sigmoid(r) - 1) / len(r), sigmoid(f) / len(f)),
+        r"3 logits per sample.*every logit of its batch"),
+    "D: gradients over the rows only": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: (softplus(-r).mean() + softplus(f).mean(),
+                      (sigmoid(r) - 1) / len(r), sigmoid(f) / len(f)),
+        r"d_real_grad is wrong on the case '3 logits per sample'.*every logit"),
+    "D: halved loss": (
+        ex.check_discriminator_loss_and_grad,
+        lambda r, f: ((softplus(-r).mean() + softplus(f).mean()) / 2,
+                      (sigmoid(r) - 1) / r.size / 2, sigmoid(f) / f.size / 2),
+        r"SUM of the two cross-entropies"),
+    "G: mean over the rows only": (
+        ex.check_generator_loss_nonsaturating,
+        lambda f: (softplus(-f).sum() / len(f), (sigmoid(f) - 1) / len(f)),
+        r"3 logits per sample.*every logit"),
+    # 2.1-2.3
+    "sgd: Nesterov": (
+        ex.check_sgd_momentum_step,
+        lambda p, g, v, lr, mu: (p - lr * (g + mu * (mu * v + g)), mu * v + g), r"Nesterov"),
+    "adam: v from the new m": (
+        ex.check_adam_step,
+        lambda p, g, m, v, t, lr, b1, b2, eps: (lambda m2: (p, m2, b2 * v + (1 - b2) * m2 ** 2))(
+            b1 * m + (1 - b1) * g),
+        r"squared GRADIENT"),
+    "accuracy: argmax with keepdims": (
+        ex.check_accuracy,
+        lambda lo, la: float(np.mean(lo.argmax(axis=1, keepdims=True) == la)), r"keepdims"),
+    # 1.5: the whole network
+    **{f"mlp: {m}": (ex.check_mlp_forward_backward, _mlp(m), re.escape(h[:40]))
+       for m, h in _ch1._MLP_HINTS.items()},
+    "mlp: naive log overflows": (
+        ex.check_mlp_forward_backward,
+        lambda P, x, t: (lambda z: (float(np.mean(-t * np.log(sigmoid(z)) - (1 - t) * np.log(1 - sigmoid(z)))),
+                                    forward_backward(P, x, t)[1]))(
+            np.tanh(x @ P["W1"].T + P["b1"]) @ P["W2"].T + P["b2"]),
+        r"logits in the hundreds.*overflows"),
+    "mlp: dW1 transposed": (
+        ex.check_mlp_forward_backward,
+        lambda P, x, t: (lambda r: (r[0], {**r[1], "W1": r[1]["W1"].T}))(forward_backward(P, x, t)),
+        r"dW1 must have W1's shape"),
+    "mlp: db1 keepdims": (
+        ex.check_mlp_forward_backward,
+        lambda P, x, t: (lambda r: (r[0], {**r[1], "b1": r[1]["b1"][None]}))(forward_backward(P, x, t)),
+        r"without keepdims"),
+    "mlp: updates P": (
+        ex.check_mlp_forward_backward,
+        lambda P, x, t: (lambda r: (P["W1"].__isub__(0.1 * r[1]["W1"]), r)[1])(forward_backward(P, x, t)),
+        r"changed P\['W1'\] in place"),
+    "mlp: a tuple of gradients": (
+        ex.check_mlp_forward_backward,
+        lambda P, x, t: (lambda r: (r[0], tuple(r[1].values())))(forward_backward(P, x, t)),
+        r"a dict with the keys"),
+    # 2.4: the optimiser
+    "adam class: p = p - ...": (
+        ex.check_adam_optimiser, _adam_class(step=_step_rebinding), r"in\s+place"),
+    "adam class: t per parameter": (
+        ex.check_adam_optimiser, _adam_class(step=_step_t_per_parameter), r"once per\s+step"),
+    "adam class: t counted after use": (
+        ex.check_adam_optimiser, _adam_class(step=_step_t_after), r"divides by zero"),
+    "adam class: fresh state each step": (
+        ex.check_adam_optimiser, _adam_class(step=_step_fresh_state), r"persist"),
+    "adam class: no bias correction": (
+        ex.check_adam_optimiser, _adam_class(step=_step_no_correction), r"without bias correction"),
+    "adam class: gradients copied in __init__": (
+        ex.check_adam_optimiser, _adam_class(__init__=_init_copying_grads, step=_step_stale),
+        r"as it is NOW"),
+    "adam class: zero_grad rebinds": (
+        ex.check_adam_optimiser, _adam_class(zero_grad=_zero_grad_rebinding), r"g\[\.\.\.\] = 0"),
+    "adam class: step writes into the gradients": (
+        ex.check_adam_optimiser, _adam_class(step=_step_writes_grad), r"do not write"),
+    "adam class: a subclass of minigan's Adam": (
+        ex.check_adam_optimiser, _AdamSubclass, r"subclass of it"),
+    "adam class: delegates to minigan's Adam": (
+        ex.check_adam_optimiser, _AdamWrapping, r"calls minigan's Optimizer.step"),
+    # 3.3: Algorithm 1, as learners get it wrong
+    **{f"gan step: {bad}": (ex.check_gan_train_step, _step(bad), re.escape(hint[:40]))
+       for bad, hint in [
+           ("saturating", _ch3.GAN_STEP_MISTAKES["saturating"]),
+           ("g label 0", _ch3.GAN_STEP_MISTAKES["g label 0"]),
+           ("fake label 1", _ch3.GAN_STEP_MISTAKES["d fake label 1"]),
+           ("d sum", _ch3.GAN_STEP_MISTAKES["d sum"]),
+           ("g gradient sum", _ch3.GAN_STEP_MISTAKES["g gradient sum"]),
+           ("no zero_grad D", _ch3.GAN_STEP_MISTAKES["no zero_grad D"]),
+           ("no zero_grad G", _ch3.GAN_STEP_MISTAKES["no zero_grad G"]),
+           ("no zero_grad", _ch3.GAN_STEP_MISTAKES["no zero_grad"]),
+           ("D loss into G", _ch3.GAN_STEP_MISTAKES["D loss into G"]),
+           ("G step moves D", _ch3.GAN_STEP_MISTAKES["G step moves D"]),
+           ("simultaneous", _ch3.GAN_STEP_MISTAKES["simultaneous"]),
+           ("G first", _ch3.GAN_STEP_MISTAKES["G first"]),
+           ("reuses z_d", _ch3.GAN_STEP_MISTAKES["z_d for G"])]},
+    **{f"gan step (simulated): {m}": (
+        ex.check_gan_train_step,
+        (lambda m: lambda G, D, oG, oD, r, zd, zg: _ch3.gan_step_by_hand(G, D, oG, oD, r, zd, zg, m))(m),
+        re.escape(h[:40])) for m, h in _ch3.GAN_STEP_MISTAKES.items()},
+    "gan step: returns one loss": (
+        ex.check_gan_train_step, lambda *a: gan_train_step(*a)[0], r"should return a tuple"),
+    "gan step: calls GAN.train_step": (
+        ex.check_gan_train_step, lambda *a: _via_gan_class(*a), r"calls minigan's GAN\."),
+}
+
+
+def _via_gan_class(G, D, opt_G, opt_D, real, z_d, z_g):
+    """Exercise 3.3 'answered' by minigan's own GAN methods."""
+    from minigan.gans import GAN
+    model = GAN(data_shape=(real.shape[1],), latent_dim=z_d.shape[1], hidden=2, depth=1,
+                dtype="float64")
+    model.G, model.D, model.opt_g, model.opt_d = G, D, opt_G, opt_D
+    opt_D.zero_grad()
+    loss_d = model.d_loss_and_backward(real, z_d)[0]
+    opt_D.step()
+    opt_G.zero_grad()
+    loss_g = model.g_loss_and_backward(z_g)
+    opt_G.step()
+    return loss_d, loss_g
+
+
+@pytest.mark.parametrize("name", list(MORE_WRONG))
+def test_larger_and_audited_checks_reject_wrong_answers_with_hint(name, capsys):
+    check, fn, hint = MORE_WRONG[name]
+    with pytest.raises(ExerciseError) as info:
+        check(fn)
+    msg = str(info.value)
+    assert "passed" not in capsys.readouterr().out
+    assert re.search(hint, msg, flags=re.S), f"hint {hint!r} not in message:\n{msg}"
+
+
+def test_the_gan_step_hints_name_one_mistake():
+    """A mistake that explains the whole step is named alone, not with its look-alikes (no
+    zero_grad on D alone is not "neither update cleared its gradients")."""
+    with pytest.raises(ExerciseError) as info:
+        ex.check_gan_train_step(_step("no zero_grad D"))
+    assert str(info.value).count("Hint:") == 1 and "neither" not in str(info.value)
+
+
+def test_the_gan_step_reference_is_minigans_train_step():
+    """gan_step_by_hand, the check's reference, is GAN.train_step (k = 1, non-saturating) on
+    the same networks, optimisers and noise: three steps, bit for bit up to rounding."""
+    import copy
+
+    from minigan.gans import GAN
+    from minigan.gans.base import step_rng
+    model = GAN(data_shape=(2,), latent_dim=3, hidden=5, depth=2, seed=4, dtype="float64")
+    G, D = copy.deepcopy(model.G), copy.deepcopy(model.D)
+    opt_G = type(model.opt_g)(G, lr=model.opt_g.lr, betas=model.opt_g.betas)
+    opt_D = type(model.opt_d)(D, lr=model.opt_d.lr, betas=model.opt_d.betas)
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        real = rng.standard_normal((6, 2))
+        noise = step_rng(model.seed, model.step)
+        z_d, z_g = model.noise(6, noise), model.noise(6, noise)   # the order train_step draws
+        out = model.train_step(real)
+        loss_d, loss_g = _ch3.gan_step_by_hand(G, D, opt_G, opt_D, real, z_d, z_g)
+        assert np.isclose(loss_d, out["loss_d"], rtol=1e-12) and np.isclose(loss_g, out["loss_g"], rtol=1e-12)
+        for (_, a, _), (_, b, _) in zip(G.named_parameters() + D.named_parameters(),
+                                        model.G.named_parameters() + model.D.named_parameters()):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("check, fn", [
+    (ex.check_mlp_forward_backward, forward_backward),
+    (ex.check_gan_train_step, gan_train_step),
+    (ex.check_adam_optimiser, MyAdam),
+], ids=["1.5", "3.3", "2.4"])
+def test_the_library_is_whole_after_a_refused_answer(check, fn):
+    """The larger exercises' checks refuse minigan's own answer while the learner's code runs
+    and put it back after (2.4 guards the methods of a class, which run after its constructor)."""
+    from minigan.gans.gan import GAN
+    from minigan.nn.layers import Sequential
+    from minigan.optim import Optimizer
+    before = (Sequential.backward, GAN.train_step, GAN.d_loss_and_backward, Optimizer.step)
+    for bad in (_AdamWrapping, _via_gan_class):
+        with pytest.raises(ExerciseError):
+            (ex.check_adam_optimiser if bad is _AdamWrapping else ex.check_gan_train_step)(bad)
+    assert (Sequential.backward, GAN.train_step, GAN.d_loss_and_backward, Optimizer.step) == before
+    check(fn)                                # and the right answer still passes
+
+
+def _float32(fn):
+    def f(*args):
+        args = [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args]
+        return fn(*args)
+    f.__name__ = fn.__name__
+    return f
+
+
+def _float32_out(fn):
+    def f(*args):
+        out = fn(*args)
+        cast = (lambda o: o.astype(np.float32) if isinstance(o, np.ndarray) else np.float32(o))
+        return tuple(map(cast, out)) if isinstance(out, tuple) else cast(out)
+    f.__name__ = fn.__name__
+    return f
+
+
+@pytest.mark.parametrize("check, fn", [
+    (ex.check_linear_backward, linear_backward),
+    (ex.check_tanh_backward, tanh_backward),
+    (ex.check_sigmoid_backward, sigmoid_backward),
+    (ex.check_discriminator_loss_and_grad, discriminator_loss_and_grad),
+    (ex.check_generator_loss_nonsaturating, generator_loss_nonsaturating),
+], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_float32_answers_of_chapters_1_and_3_pass(check, fn, capsys):
+    """A right answer computed in float32 is right: its rounding (~1e-7) is within the checks'
+    tolerance."""
+    check(_float32(fn))
+    assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check, fn", [
+    (ex.check_bce_with_logits_grad, bce_with_logits_grad),
+    (ex.check_discriminator_loss_and_grad, discriminator_loss_and_grad),
+    (ex.check_generator_loss_nonsaturating, generator_loss_nonsaturating),
+    (ex.check_linear_backward, linear_backward),
+], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_answers_returned_as_float32_pass(check, fn, capsys):
+    """A right answer whose results come back as float32 passes. (Computed in float32 from
+    the start, 1.4's loss loses more: max(z, 0) − z·t cancels when t = 1 and z > 0, and at
+    ~1e-6 it is beyond the checks' tolerance, TOL = 1e-6.)"""
+    check(_float32_out(fn))
+    assert "passed" in capsys.readouterr().out
+
+
+def test_a_float32_network_passes_exercise_1_5(capsys):
+    ex.check_mlp_forward_backward(lambda P, x, t: forward_backward(
+        {k: v.astype(np.float32) for k, v in P.items()}, x.astype(np.float32), t.astype(np.float32)))
+    assert "passed" in capsys.readouterr().out

@@ -45,6 +45,54 @@ def label_maps_transpose(images, labels, n_classes):  # channels-last maps, tran
     return np.concatenate([images, maps.transpose(0, 3, 1, 2)], axis=1)
 
 
+def label_maps_forward_backward(x, labels, E, dh, *, bad=None):
+    """The right answer, or (bad=...) one plausible mistake."""
+    N, C, H, W = x.shape
+    K, d = E.shape
+    code = np.eye(K)[labels] if bad == "one-hot code" else E[labels]
+    maps = np.broadcast_to(code[:, :, None, None], (N, code.shape[1], H, W))
+    h = np.concatenate([maps, x] if bad == "maps first" else [x, maps], axis=1)
+    dx = {"whole dh": dh, "last channels": dh[:, -C:]}.get(bad, dh[:, :C])
+    dc = {"mean over positions": lambda: dh[:, C:].mean(axis=(2, 3)),
+          "one pixel": lambda: dh[:, C:, 0, 0],
+          "first channels": lambda: dh[:, :d].sum(axis=(2, 3))}.get(
+        bad, lambda: dh[:, C:].sum(axis=(2, 3)))()
+    if bad == "no scatter":
+        return h, dx, dc
+    if bad == "maps not summed":
+        return h, dx, dh[:, C:]
+    dE = np.zeros_like(E)
+    if bad in ("buffered", "assigned"):
+        if bad == "buffered":
+            dE[labels] += dc
+        else:
+            dE[labels] = dc
+    else:
+        np.add.at(dE, labels, dc)
+    if bad == "mean per class":
+        dE /= np.maximum(np.bincount(labels, minlength=K), 1)[:, None]
+    if bad == "transposed":
+        dE = dE.T
+    return h, dx, dE
+
+
+def label_maps_forward_backward_matmul(x, labels, E, dh):   # scatter-add as a matrix product
+    N, C, H, W = x.shape
+    onehot = np.eye(E.shape[0])[labels]                      # (N, K)
+    h = np.concatenate([x, (onehot @ E)[:, :, None, None] * np.ones((1, 1, H, W))], axis=1)
+    return h, dh[:, :C], onehot.T @ dh[:, C:].sum(axis=(2, 3))
+
+
+def label_maps_forward_backward_float32(x, labels, E, dh):  # float32 by accident: still right
+    h, dx, dE = label_maps_forward_backward(x.astype(np.float32), labels, E.astype(np.float32),
+                                            dh.astype(np.float32))
+    return h, dx, dE
+
+
+def _fb(bad):
+    return lambda x, labels, E, dh: label_maps_forward_backward(x, labels, E, dh, bad=bad)
+
+
 def conditional_accuracy_from_predictions(requested, predicted, n_classes):
     per_class = np.array([np.mean(predicted[requested == k] == k) for k in range(n_classes)])
     return float(per_class.mean()), per_class
@@ -56,14 +104,23 @@ def conditional_accuracy_bincount(requested, predicted, n_classes):
     return per_class.mean(), per_class
 
 
+def conditional_accuracy_float32(requested, predicted, n_classes):   # float32: still right
+    acc, per_class = conditional_accuracy_from_predictions(requested, predicted, n_classes)
+    return np.float32(acc), per_class.astype(np.float32)
+
+
 CORRECT = [
     (ex.check_one_hot, one_hot),
     (ex.check_one_hot, one_hot_loop),
     (ex.check_label_maps, label_maps),
     (ex.check_label_maps, label_maps_ones),
     (ex.check_label_maps, label_maps_transpose),
+    (ex.check_label_maps_forward_backward, label_maps_forward_backward),
+    (ex.check_label_maps_forward_backward, label_maps_forward_backward_matmul),
+    (ex.check_label_maps_forward_backward, label_maps_forward_backward_float32),
     (ex.check_conditional_accuracy_from_predictions, conditional_accuracy_from_predictions),
     (ex.check_conditional_accuracy_from_predictions, conditional_accuracy_bincount),
+    (ex.check_conditional_accuracy_from_predictions, conditional_accuracy_float32),
 ]
 
 
@@ -82,6 +139,19 @@ def test_references_agree_with_the_library():
     x, y = rng.standard_normal((5, 1, 4, 4)), np.array([2, 0, 1, 2, 0])
     m.discriminate(x, y)
     np.testing.assert_array_equal(seen["h"], ex._label_maps_reference(x, y, 3))
+
+    # 6.3's reference is CDCGAN's input with an embedding table, and its backward pass
+    m = CDCGAN(data_shape=(2, 4, 6), n_classes=4, conditioning="embedding", embed_dim=3,
+               latent_dim=2, width=2, n_layers=1, seed=0, dtype="float64")
+    x, y = rng.standard_normal((6, 2, 4, 6)), np.array([3, 1, 3, 3, 0, 1])
+    E = m.D_embed.params["weight"]
+    dh = rng.standard_normal((6, 5, 4, 6))
+    h_ref, dx_ref, dE_ref = ex._embedded_maps_reference(x, y, E, dh)
+    h, cache = m.d_input(x, y)
+    np.testing.assert_array_equal(h, h_ref)
+    m.D_embed.zero_grad()
+    np.testing.assert_array_equal(m.d_input_backward(dh, cache), dx_ref)
+    np.testing.assert_allclose(m.D_embed.grads["weight"], dE_ref, rtol=1e-12)
 
     from minigan.evaluation.metrics import conditional_accuracy
 
@@ -106,6 +176,16 @@ def test_references_agree_with_the_library():
 
 
 # --- wrong answers, with the hint each must produce ----------------------------------------
+
+def _by_library(x, labels, E, dh):
+    from minigan.gans.cgan import CDCGAN
+    m = CDCGAN(data_shape=x.shape[1:], n_classes=E.shape[0], conditioning="embedding",
+               embed_dim=E.shape[1], latent_dim=2, width=2, n_layers=1, seed=0, dtype="float64")
+    m.D_embed.params["weight"][...] = E
+    h, cache = m.d_input(x, labels)
+    m.D_embed.zero_grad()
+    return h, m.d_input_backward(dh, cache), m.D_embed.grads["weight"]
+
 
 def _oh_no_check(labels, n_classes):
     return np.eye(n_classes)[labels]
@@ -268,6 +348,40 @@ WRONG = {
     "maps: writes into images": (ex.check_label_maps, _lm_writes_into_images,
                                  r"changed its argument `images`"),
     # 6.3
+    "maps fb: dE[labels] += dc": (ex.check_label_maps_forward_backward, _fb("buffered"),
+                                  r"is buffered in NumPy.*np.add.at"),
+    "maps fb: dE[labels] = dc": (ex.check_label_maps_forward_backward, _fb("assigned"),
+                                 r"is buffered in NumPy"),
+    "maps fb: mean over the positions": (ex.check_label_maps_forward_backward,
+                                         _fb("mean over positions"), r"SUM over them, not the mean"),
+    "maps fb: one pixel's gradient": (ex.check_label_maps_forward_backward, _fb("one pixel"),
+                                      r"not one pixel"),
+    "maps fb: the image's channels as the code's gradient": (
+        ex.check_label_maps_forward_backward, _fb("first channels"), r"LAST d channels"),
+    "maps fb: mean over the examples of a class": (ex.check_label_maps_forward_backward,
+                                                   _fb("mean per class"), r"SUM of its examples"),
+    "maps fb: dE transposed": (ex.check_label_maps_forward_backward, _fb("transposed"),
+                               r"transposed"),
+    "maps fb: one row per example": (ex.check_label_maps_forward_backward, _fb("no scatter"),
+                                     r"one row per CLASS"),
+    "maps fb: the maps' gradient not summed": (ex.check_label_maps_forward_backward,
+                                               _fb("maps not summed"), r"sum the code maps"),
+    "maps fb: dx is all of dh": (ex.check_label_maps_forward_backward, _fb("whole dh"),
+                                 r"dx has x's shape"),
+    "maps fb: dx from the last channels": (ex.check_label_maps_forward_backward,
+                                           _fb("last channels"), r"first C channels of dh"),
+    "maps fb: maps before the image": (ex.check_label_maps_forward_backward, _fb("maps first"),
+                                       r"image's channels come first"),
+    "maps fb: the one-hot code instead of E[y]": (ex.check_label_maps_forward_backward,
+                                                  _fb("one-hot code"), r"row y of the table E"),
+    "maps fb: writes into dh": (
+        ex.check_label_maps_forward_backward,
+        lambda x, l, E, dh: (label_maps_forward_backward(x, l, E, dh), dh.fill(0))[0],
+        r"changed its argument `dh`"),
+    "maps fb: calls CDCGAN's own backward": (
+        ex.check_label_maps_forward_backward, lambda x, l, E, dh: _by_library(x, l, E, dh),
+        r"calls minigan's CDCGAN.d_input"),
+    # 6.4
     "accuracy: mean over all samples": (
         ex.check_conditional_accuracy_from_predictions,
         _ca(_pc, lambda pc, r, p: float(np.mean(r == p))), r"weights each class"),

@@ -50,6 +50,8 @@ def lstm_cell_backward(dh_next, dc_next, x, h_prev, c_prev, W_ih, W_hh, b, *, mi
     if mistake == "db_no_sum":
         db = da
     dc_prev = dc if mistake == "no_f" else dc * f
+    if mistake == "dc_prev_from_next":
+        dc_prev = dc_next * f
     return dx, da @ W_hh, dc_prev, dW_ih, da.T @ h_prev, db
 
 
@@ -90,6 +92,10 @@ def lstm_bptt_backward(dys, dh_T, dc_T, xs, hs, cs, W_ih, W_hh, b, *, mistake=No
             dh_in = dys[t] + dh
         if mistake == "no_final" and t == T - 1:
             dh_in, dc = dys[t], np.zeros_like(dc_T)
+        if mistake == "no_final_h" and t == T - 1:
+            dh_in = dys[t]
+        if mistake == "no_final_c" and t == T - 1:
+            dc = np.zeros_like(dc_T)
         if mistake == "no_carry_c":
             dc = dc_T if t == T - 1 else np.zeros_like(dc_T)
         if mistake == "no_carry_c_const":
@@ -175,6 +181,9 @@ def reinforce_grad(logits, actions, rewards, baseline, *, mistake=None):
         dz = -(w * pa[:, None]) * (onehot - p) / N
     elif mistake == "loss_array":
         loss = -(A * logp[rows, actions]) / N
+    elif mistake == "mean_NV":                 # np.mean over the (N, V) array
+        loss = -np.mean(w * onehot * logp)
+        dz = dz / V
     return loss, dz
 
 
@@ -246,8 +255,10 @@ def test_every_known_mistake_differs_from_the_answer():
 # --- wrong answers, with the hint each must produce ----------------------------------------
 
 def _cell(m):
+    impl = lstm_cell_backward       # bound now: while 9.2's check runs, the global name is minigan's
+
     def f(dh_next, dc_next, x, h_prev, c_prev, W_ih, W_hh, b):
-        return lstm_cell_backward(dh_next, dc_next, x, h_prev, c_prev, W_ih, W_hh, b, mistake=m)
+        return impl(dh_next, dc_next, x, h_prev, c_prev, W_ih, W_hh, b, mistake=m)
     return f
 
 
@@ -301,6 +312,8 @@ WRONG = {
         ex.check_lstm_cell_backward, _cell("order"), r"gate order"),
     "cell: f forgotten in dc_prev": (
         ex.check_lstm_cell_backward, _cell("no_f"), r"dc_prev = dc ⊙ f"),
+    "cell: dc_prev from dc_next alone": (
+        ex.check_lstm_cell_backward, _cell("dc_prev_from_next"), r"not dc_next alone"),
     "cell: new c in da_f": (
         ex.check_lstm_cell_backward, _cell("c_new_in_f"), r"OLD cell state"),
     "cell: total dc in da_o": (
@@ -332,6 +345,10 @@ WRONG = {
         ex.check_lstm_bptt_backward, _bptt("no_dys"), r"its own upstream gradient dys\[t\]"),
     "bptt: final-state gradients ignored": (
         ex.check_lstm_bptt_backward, _bptt("no_final"), r"starts from the gradients of the final"),
+    "bptt: dh_T ignored": (
+        ex.check_lstm_bptt_backward, _bptt("no_final_h"), r"BOTH of them(.|\n)*dh_T is missing"),
+    "bptt: dc_T ignored": (
+        ex.check_lstm_bptt_backward, _bptt("no_final_c"), r"BOTH of them(.|\n)*dc_T is missing"),
     "bptt: weight grads overwritten": (
         ex.check_lstm_bptt_backward, _bptt("overwrite"), r"SUM"),
     "bptt: only the last step's weight grads": (
@@ -369,6 +386,7 @@ WRONG = {
         ex.check_reinforce_grad, _rf("naive_softmax"), r"maximum before exp"),
     "reinforce: per-sample losses": (
         ex.check_reinforce_grad, _rf("loss_array"), r"one number"),
+    "reinforce: a mean over N·V": (ex.check_reinforce_grad, _rf("mean_NV"), r"divides by N·V"),
     "reinforce: writes into logits": (
         ex.check_reinforce_grad, _writes_into_logits, r"changed its argument `logits`"),
 }
@@ -403,3 +421,93 @@ def test_bptt_check_names_every_known_mistake(mistake):
     with pytest.raises(ExerciseError) as info:
         ex.check_lstm_bptt_backward(fn)
     assert ex._BPTT_HINTS[mistake] in str(info.value)
+
+
+# --- 9.2 builds on 9.1: the loop is checked with minigan's cell ----------------------------------
+
+_LOOP = """
+import numpy as np
+def lstm_bptt_backward(dys, dh_T, dc_T, xs, hs, cs, W_ih, W_hh, b):
+    dh, dc, dxs = dh_T, dc_T, [None] * xs.shape[0]
+    dW_ih, dW_hh, db = 0, 0, 0
+    for t in reversed(range(xs.shape[0])):
+        dxs[t], dh, dc, gi, gh, gb = lstm_cell_backward(dys[t] + dh, dc, xs[t], hs[t], cs[t],
+                                                        W_ih, W_hh, b)
+        dW_ih, dW_hh, db = dW_ih + gi, dW_hh + gh, db + gb
+    return np.stack(dxs), dh, dc, dW_ih, dW_hh, db
+"""
+
+
+def _notebook(cell=None, loop=_LOOP):
+    """A learner's namespace (a notebook's): their loop, and their 9.1 (``cell``) if given."""
+    ns = {}
+    if cell is not None:
+        ns["lstm_cell_backward"] = cell
+    exec(loop, ns)
+    return ns
+
+
+def _unfinished_cell(*args):
+    raise NotImplementedError("Exercise 9.1")
+
+
+def test_bptt_is_checked_with_minigans_cell_not_the_learners(capsys):
+    # a right loop passes whatever the learner's 9.1 does, and the pass line says whose cell ran
+    for cell, note in [(lstm_cell_backward, "in place of yours."),
+                       (_cell("no_tanh_path"), "YOURS does not pass exercise 9.1 yet"),
+                       (_cell("sigmoid_g"), "YOURS does not pass exercise 9.1 yet"),
+                       (_unfinished_cell, "YOURS does not pass exercise 9.1 yet")]:
+        ns = _notebook(cell)
+        ex.check_lstm_bptt_backward(ns["lstm_bptt_backward"])
+        out = capsys.readouterr().out
+        assert out.startswith("\u2713 lstm_bptt_backward passed") and out.count("\n") == 1
+        assert "minigan's lstm_cell_backward in place of yours" in out and note in out
+        assert ns["lstm_cell_backward"] is cell                  # the learner's, put back
+
+
+def test_bptt_runs_before_the_learner_has_written_9_1(capsys):
+    ns = _notebook(cell=None)                    # 9.1's cell never run: the name is undefined
+    ex.check_lstm_bptt_backward(ns["lstm_bptt_backward"])
+    assert "passed" in capsys.readouterr().out
+    assert "lstm_cell_backward" not in ns                         # and it is not left behind
+
+
+def test_a_wrong_loop_still_fails_with_the_loops_hint():
+    loop = _LOOP.replace("dys[t] + dh", "dh")                     # dys forgotten
+    ns = _notebook(_cell("no_tanh_path"), loop)
+    with pytest.raises(ExerciseError) as info:
+        ex.check_lstm_bptt_backward(ns["lstm_bptt_backward"])
+    assert ex._BPTT_HINTS["no_dys"] in str(info.value)
+    assert "exercise 9.1" not in str(info.value)
+    # and at T = 1 the fallback no longer blames the cell, which was minigan's
+    loop = _LOOP.replace("dys[t] + dh", "dys[t] + 0.5 * dh")
+    with pytest.raises(ExerciseError, match=r"case 'one step'(.|\n)*the cell is not the problem"):
+        ex.check_lstm_bptt_backward(_notebook(lstm_cell_backward, loop)["lstm_bptt_backward"])
+
+
+def test_a_loop_that_binds_its_own_wrong_cell_names_the_real_culprit():
+    loop = _LOOP.replace("def lstm_bptt_backward(dys, dh_T, dc_T, xs, hs, cs, W_ih, W_hh, b):",
+                         "def lstm_bptt_backward(dys, dh_T, dc_T, xs, hs, cs, W_ih, W_hh, b, "
+                         "cell=None):\n    cell = cell or MY_CELL").replace(
+        "lstm_cell_backward(dys[t]", "cell(dys[t]")
+    wrong = _cell("sigmoid_g")
+    ns = {"MY_CELL": wrong, "lstm_cell_backward": wrong}
+    exec(loop, ns)
+    with pytest.raises(ExerciseError, match=r"the real culprit may be exercise 9\.1(.|\n)*"
+                                            r"check_lstm_cell_backward says: .*dx is wrong"):
+        ex.check_lstm_bptt_backward(ns["lstm_bptt_backward"])
+    # the same loop around a RIGHT cell: no culprit to name, the loop passes
+    ns = {"MY_CELL": lstm_cell_backward, "lstm_cell_backward": lstm_cell_backward}
+    exec(loop, ns)
+    ex.check_lstm_bptt_backward(ns["lstm_bptt_backward"])
+
+
+def test_the_substitute_cell_is_minigans_answer_to_9_1():
+    runner = ex._MinigansCell(lambda: None)
+    rng = np.random.default_rng(3)
+    x, h, c, W_ih, W_hh, b = ex._random_cell(rng, 3, 5, 2)
+    dh, dc = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    for got, want in zip(runner.cell(dh, dc, x, h, c, W_ih, W_hh, b),
+                         lstm_cell_backward(dh, dc, x, h, c, W_ih, W_hh, b)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert runner.calls == 1

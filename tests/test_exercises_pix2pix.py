@@ -132,6 +132,102 @@ def receptive_field_backwards(layers):
     return r, j, f
 
 
+# --- 11.5: G's loss and its gradient into G's output ----------------------------------------
+
+def _bce(s, t):
+    return np.maximum(s, 0) - s * t + np.log1p(np.exp(-np.abs(s)))
+
+
+def pix2pix_g_loss(x, fake, y, D, lam, *, mistake=None):
+    Cx, Cy = x.shape[1], fake.shape[1]
+    pair = {"order": [fake, x], "real_pair": [x, y]}.get(mistake, [x, fake])
+    s, cache = D.forward(np.concatenate(pair, axis=1))
+    N = s.shape[0]
+    n = {"patch_sum": 1, "patch_per_image": N, "patch_per_patch": s.size // N}.get(mistake,
+                                                                                  s.size)
+    sig = 1 / (1 + np.exp(-s))
+    if mistake == "minimax":
+        loss_gan, ds = -_bce(s, 0.0).sum() / n, -sig / n
+    elif mistake == "d_fake":
+        loss_gan, ds = _bce(s, 0.0).sum() / n, sig / n
+    else:
+        loss_gan, ds = _bce(s, 1.0).sum() / n, (sig - 1) / n
+    dh = D.backward(ds, cache)
+    dgan = dh[:, :Cy] if mistake in ("order", "wrong_channels") else dh[:, Cx:]
+    diff = fake - y
+    m = {"l1_sum": 1, "l1_per_image": fake.shape[0]}.get(mistake, diff.size)
+    sgn = np.where(diff >= 0, 1.0, -1.0) if mistake == "l1_subgradient" else np.sign(diff)
+    loss_l1 = np.abs(diff).sum() / m
+    dl1 = sgn / m
+    dfake = {"no_lambda": lambda: dgan + dl1, "lambda_on_gan": lambda: lam * dgan + dl1,
+             "no_gan": lambda: lam * dl1, "no_l1": lambda: dgan}.get(
+        mistake, lambda: dgan + lam * dl1)()
+    if mistake == "sign":
+        dfake = -dfake
+    if mistake == "l1_weighted":
+        loss_l1 = lam * loss_l1
+    if mistake == "whole_dh":
+        dfake = dh
+    return float(loss_gan), float(loss_l1), dfake
+
+
+def pix2pix_g_loss_library_pieces(x, fake, y, D, lam):
+    """Another right form, with minigan's answers to EARLIER exercises (allowed): the
+    concatenation and its backward (11.2's), BCE with logits (1.4's), l1_loss (11.1's)."""
+    from minigan.nn import concat_channels, concat_channels_backward, l1_loss
+    from minigan.nn.losses import bce_with_logits
+    h, c_cat = concat_channels(x, fake)
+    s, cache = D.forward(h)
+    loss_gan, ds = bce_with_logits(s, np.ones_like(s))
+    _, dfake = concat_channels_backward(D.backward(ds, cache), c_cat)
+    loss_l1, dl1 = l1_loss(fake, y)
+    return loss_gan, loss_l1, dfake + lam * dl1
+
+
+def pix2pix_g_loss_float32(x, fake, y, D, lam):
+    """A right answer whose arithmetic after D ran in float32: not a wrong answer."""
+    loss_gan, loss_l1, dfake = pix2pix_g_loss(x, fake, y, D, lam)
+    return np.float32(loss_gan), np.float32(loss_l1), dfake.astype(np.float32)
+
+
+def _g_writes_into_fake(x, fake, y, D, lam):
+    out = pix2pix_g_loss(x, fake, y, D, lam)
+    np.clip(fake, -0.5, 0.5, out=fake)
+    return out
+
+
+def _g_by_library(x, fake, y, D, lam):
+    from minigan.gans.pix2pix import Pix2Pix
+    model = Pix2Pix(in_channels=x.shape[1], out_channels=fake.shape[1], size=x.shape[2],
+                    lam=lam, depth=1, width=2, d_layers=1, dtype="float64")
+    model.D = D
+    seen = []
+    model.G.backward_params = lambda d, c: seen.append(d)
+    return (*model.g_loss_and_backward(x, y, fake, None), seen[0])
+
+
+def test_pix2pix_g_reference_is_the_written_out_formula():
+    rng = np.random.default_rng(4)
+    for N, Cx, Cy, S, d_layers in ((2, 3, 2, 8, 1), (3, 2, 3, 6, 0)):
+        model, D, x, fake, y = ex._g_case(rng, N, Cx, Cy, S, d_layers, 100.0, 0.2)
+        ref = ex._g_reference(model, x, fake, y)
+        for a, b in zip(ex._g_parts(x, fake, y, D, 100.0), ref):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+        s = D.forward(np.concatenate([x, fake], 1))[0]
+        assert s.shape[2:] != (1, 1) and 0.05 < float((s > 0).mean()) < 0.95, \
+            "D's logits on both sides of 0: the BCE mistakes differ"
+        assert np.any(fake == y)
+
+
+def test_every_known_g_loss_mistake_differs_from_the_answer():
+    rng = np.random.default_rng(5)
+    model, D, x, fake, y = ex._g_case(rng, 2, 3, 2, 8, 1, 100.0, 0.3)
+    right = ex._g_parts(x, fake, y, D, 100.0)
+    for m in ex._G_HINTS:
+        wrong = ex._g_parts(x, fake, y, D, 100.0, m)
+        assert any(not np.allclose(w, r) for w, r in zip(wrong, right)), m
+
+
 def test_receptive_field_forms_agree_with_the_library():
     layers = [(4, 2, 1), (3, 1, 1), (5, 3, 2), (2, 2, 0)]
     rf = library_rf([Conv2d(1, 1, k, stride=s, padding=p) for k, s, p in layers])
@@ -149,6 +245,9 @@ CORRECT = [
     (ex.check_skip_backward, skip_backward_split),
     (ex.check_receptive_field, receptive_field),
     (ex.check_receptive_field, receptive_field_backwards),
+    (ex.check_pix2pix_g_loss, pix2pix_g_loss),
+    (ex.check_pix2pix_g_loss, pix2pix_g_loss_library_pieces),
+    (ex.check_pix2pix_g_loss, pix2pix_g_loss_float32),
 ]
 
 (test_check_accepts_correct_answer, test_every_check_is_covered,
@@ -182,7 +281,7 @@ WRONG = {
     "l1: gradient of L2": (ex.check_l1_loss, _with(l1_loss, "linear"), r"sign\(u\), not u"),
     "l1: reversed sign": (ex.check_l1_loss, _with(l1_loss, "reversed"), r"sign is reversed"),
     "l1: +1 at ties": (ex.check_l1_loss, _with(l1_loss, "ge"), r"subgradient 0"),
-    "l1: −1 at ties": (ex.check_l1_loss, _with(l1_loss, "gt"), r"relative error"),
+    "l1: −1 at ties": (ex.check_l1_loss, _with(l1_loss, "gt"), r"subgradient 0"),
     "l1: writes into pred": (ex.check_l1_loss, _l1_writes_into_pred,
                              r"changed its argument `pred`"),
     # 11.2
@@ -198,7 +297,7 @@ WRONG = {
                               _with(instance_norm_backward, "unbiased"), r"BIASED"),
     "in: eps outside the root": (ex.check_instance_norm_backward,
                                  _with(instance_norm_backward, "eps_outside"),
-                                 r"relative error"),
+                                 r"eps INSIDE the square root"),
     "in: per-image dγ": (ex.check_instance_norm_backward,
                          _with(instance_norm_backward, "per_image_params"), r"shared by the images"),
     "in: dγ of x": (ex.check_instance_norm_backward, _with(instance_norm_backward, "dgamma_of_x"),
@@ -231,6 +330,50 @@ WRONG = {
                           r"do not add up"),
     "rf: a pair per axis": (ex.check_receptive_field, _with(receptive_field, "pair"),
                             r"one number per axis"),
+    # 11.5
+    "g: wrong sign": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "sign"), r"sign is reversed"),
+    "g: minimax loss": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "minimax"),
+                        r"NON-SATURATING"),
+    "g: D's loss on the fake": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "d_fake"),
+                                r"D's loss on the fake pair"),
+    "g: sum over the patches": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "patch_sum"),
+                                r"MEAN of the BCE over every logit"),
+    "g: mean over the images only": (ex.check_pix2pix_g_loss,
+                                     _with(pix2pix_g_loss, "patch_per_image"),
+                                     r"not over the\s+N images only"),
+    "g: mean over one image's patches": (ex.check_pix2pix_g_loss,
+                                         _with(pix2pix_g_loss, "patch_per_patch"),
+                                         r"dividing by h·w only"),
+    "g: L1 summed": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "l1_sum"),
+                     r"MEAN over all entries"),
+    "g: L1 over the batch size": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "l1_per_image"),
+                                  r"not over the\s+batch only"),
+    "g: λ forgotten": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "no_lambda"),
+                       r"λ is missing"),
+    "g: λ on the adversarial term": (ex.check_pix2pix_g_loss,
+                                     _with(pix2pix_g_loss, "lambda_on_gan"),
+                                     r"not the adversarial one"),
+    "g: x's channels of D's gradient": (ex.check_pix2pix_g_loss,
+                                        _with(pix2pix_g_loss, "wrong_channels"),
+                                        r"LAST C_y channels"),
+    "g: D reads [ŷ, x]": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "order"),
+                          r"the input x first"),
+    "g: D judges the real pair": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "real_pair"),
+                                  r"not the real\s+pair"),
+    "g: no adversarial term": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "no_gan"),
+                               r"adversarial term is missing"),
+    "g: no L1 term": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "no_l1"),
+                      r"L1 term is missing"),
+    "g: ±1 at ties": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "l1_subgradient"),
+                      r"subgradient 0"),
+    "g: L1 term returned weighted": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "l1_weighted"),
+                                     r"UNWEIGHTED"),
+    "g: D's whole input gradient": (ex.check_pix2pix_g_loss, _with(pix2pix_g_loss, "whole_dh"),
+                                    r"dh\[:, C_x:\]"),
+    "g: writes into fake": (ex.check_pix2pix_g_loss, _g_writes_into_fake,
+                            r"changed its argument `fake`"),
+    "g: calls Pix2Pix's own G loss": (ex.check_pix2pix_g_loss, _g_by_library,
+                                      r"calls minigan's Pix2Pix\.g_loss_and_backward"),
 }
 
 
@@ -240,3 +383,12 @@ def test_check_rejects_wrong_answer_with_hint(name):
     with np.errstate(all="ignore"):
         with pytest.raises(ExerciseError, match=hint):
             check(fn)
+
+
+@pytest.mark.parametrize("mistake", list(ex._G_HINTS))
+def test_g_loss_check_names_every_known_mistake(mistake):
+    def fn(x, fake, y, D, lam):
+        return ex._g_parts(x, fake, y, D, lam, mistake)
+    with pytest.raises(ExerciseError) as info:
+        ex.check_pix2pix_g_loss(fn)
+    assert ex._G_HINTS[mistake] in str(info.value)

@@ -65,7 +65,134 @@ def rollout_rewards_looped(y, score, complete, n_rollouts):
     return Q
 
 
-# --- 10.2 --------------------------------------------------------------------------------------
+# --- 10.2: the policy-gradient step --------------------------------------------------------------
+
+def _log_softmax(z):
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def policy_gradient(G, y, Q, baseline, *, mistake=None):
+    """Learner-style SeqGAN generator update; ``mistake`` switches on one known error."""
+    z, cache = G.forward(G.inputs(y) if mistake == "shifted" else y)
+    B, T, V = z.shape
+    if mistake == "no_baseline":
+        w = Q
+    elif mistake == "baseline_not_asked":
+        w = Q - Q.mean(axis=0)
+    elif mistake == "baseline_time":
+        w = Q - Q.mean(axis=1, keepdims=True) if baseline == "mean" else Q
+    elif mistake == "baseline_time_T":
+        w = Q - Q.mean(axis=1) if baseline == "mean" else Q      # ValueError unless B = T
+    elif mistake == "baseline_all":
+        w = Q - Q.mean() if baseline == "mean" else Q
+    elif mistake == "baseline_added":
+        w = Q + Q.mean(axis=0) if baseline == "mean" else Q
+    elif mistake == "final_everywhere":
+        w = np.repeat(Q[:, -1:], T, axis=1)
+        w = w - w.mean(axis=0) if baseline == "mean" else w
+    else:
+        w = Q - Q.mean(axis=0) if baseline == "mean" else Q
+    n = {"sum_batch": T, "sum_time": B, "sum_all": 1}.get(mistake, B * T)
+    if mistake in ("mask_pad", "mask_pad_count"):
+        keep = y != 0                                    # the grammar's PAD, VOCAB.pad
+        w = w * keep
+        if mistake == "mask_pad_count":
+            n = keep.sum()
+    logp = _log_softmax(z)
+    p = np.exp(logp)
+    chosen = z.argmax(axis=-1) if mistake == "argmax" else y
+    onehot = np.eye(V)[chosen]
+    loss = -np.sum(w * np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]) / n
+    dz = {"no_onehot": p, "no_softmax": -onehot}.get(mistake, p - onehot) * w[..., None] / n
+    if mistake == "sign":
+        loss, dz = -loss, -dz
+    if mistake == "zero_grad":
+        G.zero_grad()
+    if mistake == "unscaled":
+        G.backward(dz * n, cache)
+    elif mistake != "no_backward":
+        G.backward(dz, cache)
+    if mistake == "twice":
+        G.backward(dz, cache)
+    if mistake == "loss_array":
+        loss = -(w * np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]) / n
+    if mistake == "flat_dlogits":
+        dz = dz.reshape(B * T, V)
+    if mistake == "adam_step":
+        for _, param, grad in G.named_parameters():
+            param -= 1e-3 * grad
+    return float(np.sum(loss)) if mistake != "loss_array" else loss, dz
+
+
+def policy_gradient_per_position(G, y, Q, baseline):
+    """Another right form: one position at a time, the baseline by hand, in float32 first."""
+    z, cache = G.forward(y)
+    B, T, V = z.shape
+    dz = np.zeros(z.shape)
+    loss = 0.0
+    for t in range(T):
+        b = Q[:, t].sum() / B if baseline == "mean" else 0.0
+        zt = z[:, t]
+        p = np.exp(zt - zt.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        for n in range(B):
+            a = Q[n, t] - b
+            loss -= a * np.log(p[n, y[n, t]]) / (B * T)
+            g = p[n].copy()
+            g[y[n, t]] -= 1.0
+            dz[n, t] = a * g / (B * T)
+    G.backward(dz, cache)
+    return loss, dz
+
+
+def policy_gradient_float32(G, y, Q, baseline):
+    """A right answer computed in float32 (a learner's accident): not a wrong answer."""
+    loss, dz = policy_gradient(G, y, Q, baseline, mistake="no_backward")
+    G2 = G                          # backpropagate the float32 gradient
+    z, cache = G2.forward(y)
+    dz32 = dz.astype(np.float32)
+    G2.backward(dz32.astype(np.float64), cache)
+    return np.float32(loss), dz32
+
+
+def policy_gradient_by_library(G, y, Q, baseline):
+    w = Q - Q.mean(axis=0) if baseline == "mean" else Q
+    loss = G.loss_and_backward(y, weights=w)
+    return loss, np.zeros(G.forward(y)[0].shape)
+
+
+def test_policy_gradient_reference_is_the_written_out_formula():
+    """The check's own mistake machinery, with no mistake, is SeqGAN.pg_loss_and_backward."""
+    rng = np.random.default_rng(5)
+    for baseline, grammar in (("none", False), ("mean", True)):
+        gan, G, y, Q = ex._pg_case(rng, 3, 6, 18, 1, baseline, grammar)
+        loss, dz = ex._pg_parts(gan.G, y, Q, baseline)
+        loss_ref, dz_ref, after, before = ex._pg_reference(gan, y, Q)
+        assert abs(loss - loss_ref) < 1e-12 and np.allclose(dz, dz_ref, rtol=1e-12, atol=1e-15)
+        assert any(not np.allclose(after[k], before[k]) for k in after)
+        # the learner's G is a separate copy in the same state
+        assert all(p is not q for (_, p, _), (_, q, _) in zip(G.named_parameters(),
+                                                               gan.G.named_parameters()))
+        z1, z2 = G.forward(y)[0], gan.G.forward(y)[0]
+        assert np.array_equal(z1, z2)
+    if grammar:
+        assert np.any(y == 0) and np.any(y == 2)                 # padding and EOS present
+
+
+def test_every_known_policy_gradient_mistake_differs_from_the_answer():
+    rng = np.random.default_rng(6)
+    for B, T, baseline in ((4, 4, "mean"), (3, 6, "none")):
+        gan, _, y, Q = ex._pg_case(rng, B, T, 18, 1, baseline, True)
+        right = ex._pg_parts(gan.G, y, Q, baseline)
+        for m in ex._PG_HINTS:
+            wrong = ex._pg_parts(gan.G, y, Q, baseline, m, pad=0)
+            if wrong is None:
+                continue
+            assert not (np.isclose(wrong[0], right[0]) and np.allclose(wrong[1], right[1])), m
+
+
+# --- 10.3 --------------------------------------------------------------------------------------
 
 def wasserstein_1d(u, v, *, mistake=None):
     """Learner-style W1 through the empirical CDFs (works for any sizes)."""
@@ -113,6 +240,9 @@ CORRECT = [
     (ex.check_rollout_rewards, rollout_rewards),
     (ex.check_rollout_rewards, rollout_rewards_all_at_once),
     (ex.check_rollout_rewards, rollout_rewards_looped),
+    (ex.check_policy_gradient, policy_gradient),
+    (ex.check_policy_gradient, policy_gradient_per_position),
+    (ex.check_policy_gradient, policy_gradient_float32),
     (ex.check_wasserstein_1d, wasserstein_1d),
     (ex.check_wasserstein_1d, wasserstein_1d_quantiles),
 ]
@@ -157,6 +287,18 @@ def _w1(m):
     return f
 
 
+def _pg(m):
+    def f(G, y, Q, baseline):
+        return policy_gradient(G, y, Q, baseline, mistake=m)
+    return f
+
+
+def _pg_in_place(G, y, Q, baseline):
+    if baseline == "mean":
+        Q -= Q.mean(axis=0)
+    return policy_gradient(G, y, Q, "none")
+
+
 def _writes_into_y(y, score, complete, n_rollouts):
     Q = rollout_rewards(y, score, complete, n_rollouts)
     y[:, -1] = 0
@@ -179,13 +321,60 @@ WRONG = {
     "rollouts: D(y) everywhere": (ex.check_rollout_rewards, _rr("final_everywhere"),
                                   r"rewards-to-go"),
     "rollouts: one mean for the whole batch": (ex.check_rollout_rewards, _rr("unshaped"),
-                                               r"relative error"),
+                                               r"every sequence of\s+the batch the same value"),
     "rollouts: T − 1 columns": (ex.check_rollout_rewards, _rr("drop_last_column"),
                                 r"all T columns"),
     "rollouts: writes into y": (ex.check_rollout_rewards, _writes_into_y,
                                 r"changed its argument `y`"),
     "rollouts: returns None": (ex.check_rollout_rewards, lambda *a: None, r"forget a `return`"),
     # 10.2
+    "pg: wrong sign": (ex.check_policy_gradient, _pg("sign"), r"MINUS the weighted"),
+    "pg: D(y) at every step": (ex.check_policy_gradient, _pg("final_everywhere"),
+                               r"without rewards-to-go"),
+    "pg: summed over the batch": (ex.check_policy_gradient, _pg("sum_batch"),
+                                  r"a mean over the batch too"),
+    "pg: summed over time": (ex.check_policy_gradient, _pg("sum_time"),
+                             r"sums over the\s+T positions"),
+    "pg: summed over everything": (ex.check_policy_gradient, _pg("sum_all"), r"not a sum"),
+    "pg: no baseline where asked": (ex.check_policy_gradient, _pg("no_baseline"),
+                                    r"baseline='mean' asks"),
+    "pg: a baseline where none is asked": (ex.check_policy_gradient, _pg("baseline_not_asked"),
+                                           r"baseline='none'"),
+    "pg: baseline over time": (ex.check_policy_gradient, _pg("baseline_time"),
+                               r"mean over the BATCH at each position"),
+    "pg: baseline over time, no keepdims": (ex.check_policy_gradient, _pg("baseline_time_T"),
+                                            r"here B = T, so the shapes fit"),
+    "pg: one baseline for all of Q": (ex.check_policy_gradient, _pg("baseline_all"),
+                                      r"per position"),
+    "pg: baseline added": (ex.check_policy_gradient, _pg("baseline_added"), r"is subtracted"),
+    "pg: one-hot forgotten": (ex.check_policy_gradient, _pg("no_onehot"),
+                              r"forgot the one-hot"),
+    "pg: softmax forgotten": (ex.check_policy_gradient, _pg("no_softmax"),
+                              r"−softmax\(z\) that comes from the normaliser"),
+    "pg: the argmax token": (ex.check_policy_gradient, _pg("argmax"), r"SAMPLED token"),
+    "pg: teacher forcing twice": (ex.check_policy_gradient, _pg("shifted"),
+                                  r"shifts the tokens twice"),
+    "pg: padding masked out": (ex.check_policy_gradient, _pg("mask_pad"),
+                               r"padding included"),
+    "pg: padding masked out, mean over the sentence tokens": (
+        ex.check_policy_gradient, _pg("mask_pad_count"), r"padding included"),
+    "pg: zero_grad inside": (ex.check_policy_gradient, _pg("zero_grad"), r"ADDED"),
+    "pg: backward never called": (ex.check_policy_gradient, _pg("no_backward"),
+                                  r"did not change"),
+    "pg: backward twice": (ex.check_policy_gradient, _pg("twice"), r"call it once"),
+    "pg: backward before the 1/BT": (ex.check_policy_gradient, _pg("unscaled"),
+                                     r"before the division by B·T"),
+    "pg: takes the optimiser step": (ex.check_policy_gradient, _pg("adam_step"),
+                                     r"changed G's parameter"),
+    "pg: a loss per position": (ex.check_policy_gradient, _pg("loss_array"), r"one number"),
+    "pg: dlogits flattened": (ex.check_policy_gradient, _pg("flat_dlogits"),
+                              r"the logits' shape \(B, T, V\)"),
+    "pg: baseline subtracted in place": (ex.check_policy_gradient, _pg_in_place,
+                                         r"changed its argument `Q`"),
+    "pg: calls the language model's weighted loss": (
+        ex.check_policy_gradient, policy_gradient_by_library,
+        r"calls minigan's LanguageModel\.loss_and_backward"),
+    # 10.3
     "w1: unsorted": (ex.check_wasserstein_1d, _w1("unsorted"), r"sort both samples first"),
     "w1: squared": (ex.check_wasserstein_1d, _w1("squared"), r"W2²"),
     "w1: W2": (ex.check_wasserstein_1d, _w1("w2"), r"that is W2"),
@@ -221,3 +410,30 @@ def test_rollout_check_names_every_known_mistake(mistake):
     with pytest.raises(ExerciseError) as info:
         ex.check_rollout_rewards(fn)
     assert ex._ROLLOUT_HINTS[mistake] in str(info.value)
+
+
+@pytest.mark.parametrize("mistake", list(ex._PG_HINTS))
+def test_policy_gradient_check_names_every_known_mistake(mistake):
+    def fn(G, y, Q, baseline):
+        out = ex._pg_parts(G, y, Q, baseline, mistake, pad=0)
+        if out is None:           # this mistake cannot happen in this case: answer right
+            out = ex._pg_parts(G, y, Q, baseline)
+        z, cache = G.forward(y)
+        G.backward(out[1], cache)
+        return out
+    with pytest.raises(ExerciseError) as info:
+        ex.check_policy_gradient(fn)
+    assert ex._PG_HINTS[mistake] in str(info.value)
+
+
+def test_the_policy_gradient_check_leaves_the_library_whole():
+    from minigan.gans.seqgan import SeqGAN
+    from minigan.lm import LanguageModel
+    before = (SeqGAN.pg_loss_and_backward, LanguageModel.loss_and_backward,
+              LanguageModel.backward)
+    with pytest.raises(ExerciseError):
+        ex.check_policy_gradient(policy_gradient_by_library)
+    ex.check_policy_gradient(policy_gradient)
+    assert (SeqGAN.pg_loss_and_backward, LanguageModel.loss_and_backward,
+            LanguageModel.backward) == before
+    assert "backward" not in vars(LanguageModel(5, 2, 2, 3))

@@ -64,6 +64,45 @@ def reverse_kl_modes_entropy(counts):
     return np.log(len(c)) + np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0))
 
 
+def spectral_norm_linear(x, W, b, u, dy, *, bad=None):
+    """The right answer, or (bad=...) one plausible mistake."""
+    if bad == "power step":                               # training mode: u updated first
+        u = _unit(W @ _unit(W.T @ u))
+    v = W.T @ u if bad == "v not unit" else _unit(W.T @ u)
+    sigma = {"svd": lambda: np.linalg.svd(W, compute_uv=False)[0],
+             "frobenius": lambda: np.linalg.norm(W)}.get(bad, lambda: float(u @ W @ v))()
+    W_sn = W / sigma
+    y = x @ (W if bad == "y with W" else W_sn).T + b
+    dx = dy @ (W if bad == "dx with W" else W_sn)
+    G = dy.T @ x
+    inner = np.sum(G * (W if bad == "<G, W>" else W_sn))
+    uv = np.outer(v, u).T if bad == "v u" else np.outer(u, v)
+    dW = {"no second term": lambda: G / sigma, "G": lambda: G,
+          "plus": lambda: (G + inner * uv) / sigma, "no division": lambda: G - inner * uv,
+          "transposed": lambda: ((G - inner * uv) / sigma).T,
+          "v u": lambda: (G - inner * np.outer(v, u)) / sigma}.get(
+        bad, lambda: (G - inner * uv) / sigma)()
+    db = dy.mean(0) if bad == "db mean" else dy.sum(0)
+    return y, dx, dW, db
+
+
+def spectral_norm_linear_power_iteration(x, W, b, u, dy):
+    """With chapter 8's power_iteration (exercise 8.1, minigan's answer allowed) at n_iter = 0."""
+    sigma, u, v = minigan_power_iteration(W, u, 0)
+    W_sn = W / sigma
+    G = dy.T @ x
+    return x @ W_sn.T + b, dy @ W_sn, (G - np.vdot(G, W_sn) * u[:, None] * v[None, :]) / sigma, \
+        dy.sum(axis=0)
+
+
+def spectral_norm_linear_float32(x, W, b, u, dy):          # float32 by accident: still right
+    return spectral_norm_linear(*(a.astype(np.float32) for a in (x, W, b, u, dy)))
+
+
+def _sn(bad):
+    return lambda x, W, b, u, dy: spectral_norm_linear(x, W, b, u, dy, bad=bad)
+
+
 CORRECT = [
     (ex.check_power_iteration, power_iteration),
     (ex.check_power_iteration, power_iteration_norm_of_wv),
@@ -71,6 +110,9 @@ CORRECT = [
     (ex.check_pack, pack_loop),
     (ex.check_reverse_kl_modes, reverse_kl_modes),
     (ex.check_reverse_kl_modes, reverse_kl_modes_entropy),
+    (ex.check_spectral_norm_linear, spectral_norm_linear),
+    (ex.check_spectral_norm_linear, spectral_norm_linear_power_iteration),
+    (ex.check_spectral_norm_linear, spectral_norm_linear_float32),
 ]
 
 
@@ -102,6 +144,17 @@ def test_reference_reverse_kl_is_mode_metrics(counts):
     samples = np.repeat(centers, counts, axis=0)
     assert ex._reference_reverse_kl(np.array(counts)) == pytest.approx(
         mode_metrics(samples, centers, 0.01)["reverse_kl"], abs=1e-12)
+
+
+def test_reference_spectral_norm_is_exact():
+    # in evaluation mode the formula is the exact gradient: finite differences agree
+    from minigan.gradcheck import numerical_gradient, rel_error
+    for _, x, W, b, u, dy in ex._spectral_cases(np.random.default_rng(1)):
+        W = W.copy()
+        y, dx, dW, db = ex._spectral_reference(x, W, b, u, dy)
+        np.testing.assert_allclose(y, spectral_norm_linear(x, W, b, u, dy)[0], rtol=1e-12)
+        loss = lambda: float(np.sum(dy * ex._spectral_reference(x, W, b, u, dy)[0]))
+        assert rel_error(numerical_gradient(loss, W), dW) < 1e-7
 
 
 def test_reference_reverse_kl_of_nothing_is_inf():
@@ -192,6 +245,15 @@ def _pack_writes_into_x(x, m):
     return out
 
 
+def _sn_by_library(x, W, b, u, dy):
+    from minigan.nn import Linear, SpectralNorm
+    layer = SpectralNorm(Linear(W.shape[1], W.shape[0], dtype="float64")).eval()
+    layer.params["weight"][...] = W
+    layer.u[...] = u
+    y, cache = layer.forward(x)
+    return y, layer.backward(dy, cache), layer.grads["weight"], dy.sum(0)
+
+
 def _rkl(fn):
     """A reverse-KL variant from q (normalised counts), K; inf for an empty histogram."""
     def f(counts):
@@ -243,6 +305,13 @@ WRONG = {
         ex.check_power_iteration, _power(lambda W, u: _unit(W @ u), lambda W, v: _unit(W.T @ v)),
         r"swapped W and Wᵀ"),
     "power: exact SVD": (ex.check_power_iteration, _power_svd, r"exact largest singular value"),
+    "power: minigan.nn's own": (
+        ex.check_power_iteration, lambda W, u, n: __import__("minigan").nn.power_iteration(W, u, n),
+        r"calls minigan's power_iteration"),
+    "power: minigan.nn.spectral's own": (
+        ex.check_power_iteration,
+        lambda W, u, n: __import__("minigan.nn.spectral").nn.spectral.power_iteration(W, u, n),
+        r"calls minigan's power_iteration"),
     "power: Frobenius norm": (
         ex.check_power_iteration,
         _power(_norm_v, _norm_u, sigma_fn=lambda W, u, v, ub: np.linalg.norm(W)), r"Frobenius"),
@@ -270,6 +339,30 @@ WRONG = {
     "pack: an assert": (ex.check_pack, _pack_assert, r"(?s)raised AssertionError.*raise a ValueError"),
     "pack: writes into x": (ex.check_pack, _pack_writes_into_x, r"changed its argument `x`"),
     "pack: returns nothing": (ex.check_pack, lambda x, m: None, r"forget a `return`"),
+    # 8.4
+    "sn: the second term of dW missing": (ex.check_spectral_norm_linear, _sn("no second term"),
+                                          r"second term is missing"),
+    "sn: dW = G": (ex.check_spectral_norm_linear, _sn("G"), r"gradient with respect to W_sn"),
+    "sn: <G, W> instead of <G, W_sn>": (ex.check_spectral_norm_linear, _sn("<G, W>"),
+                                        r"⟨G, W_sn⟩ = ⟨G, W⟩/σ"),
+    "sn: the second term added": (ex.check_spectral_norm_linear, _sn("plus"), r"SUBTRACTED"),
+    "sn: dW not divided by sigma": (ex.check_spectral_norm_linear, _sn("no division"),
+                                    r"divide the whole by σ"),
+    "sn: v u^T (square W)": (ex.check_spectral_norm_linear, _sn("v u"), r"np.outer\(u, v\)|shapes"),
+    "sn: dW transposed": (ex.check_spectral_norm_linear, _sn("transposed"), r"transposed"),
+    "sn: y with W": (ex.check_spectral_norm_linear, _sn("y with W"), r"normalised weight"),
+    "sn: dx with W": (ex.check_spectral_norm_linear, _sn("dx with W"), r"not dy W"),
+    "sn: sigma from the SVD": (ex.check_spectral_norm_linear, _sn("svd"), r"not the exact largest"),
+    "sn: sigma = Frobenius norm": (ex.check_spectral_norm_linear, _sn("frobenius"), r"Frobenius"),
+    "sn: a power step first": (ex.check_spectral_norm_linear, _sn("power step"), r"NO power step"),
+    "sn: v not normalised": (ex.check_spectral_norm_linear, _sn("v not unit"),
+                             r"v must be a unit vector"),
+    "sn: db mean": (ex.check_spectral_norm_linear, _sn("db mean"), r"not the mean"),
+    "sn: writes into u": (ex.check_spectral_norm_linear,
+                          lambda x, W, b, u, dy: (spectral_norm_linear(x, W, b, u, dy), u.fill(1))[0],
+                          r"changed its argument `u`"),
+    "sn: SpectralNorm itself": (ex.check_spectral_norm_linear, _sn_by_library,
+                                r"calls minigan's SpectralNorm.forward"),
     # 8.3
     "rkl: forward KL": (
         ex.check_reverse_kl_modes, _rkl(lambda q, K, c: np.sum((1 / K) * np.log((1 / K) / q))),

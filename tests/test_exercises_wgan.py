@@ -1,7 +1,11 @@
 """The checks of chapter 7's exercises accept correct answers and reject plausible wrong ones,
 each with the hint that names the mistake."""
+import re
+
 import numpy as np
 import pytest
+
+from minigan.nn.penalty import gradient_penalty      # as the chapter's notebook imports it
 
 from minigan.exercises import ch07_wasserstein as ex
 from minigan.exercises import ExerciseError
@@ -51,6 +55,41 @@ def linear_jvp_backward_einsum(dy, dydot, x, xdot, W):
     return np.einsum("nm,md->nd", dy, W), np.einsum("nm,md->nd", dydot, W), dW, dy.sum(0)
 
 
+def critic_step(real, fake, eps, W1, b1, W2, b2, lam):
+    """Exercise 7.4 from the three pieces above, as a learner would put them together."""
+    N = real.shape[0]
+    dW1, db1, dW2, db2 = (np.zeros_like(a) for a in (W1, b1, W2, b2))
+    loss = 0.0
+    for x, sign in ((real, -1.0), (fake, 1.0)):            # L = mean f(fake) − mean f(real) + P
+        a = x @ W1.T + b1
+        t = np.tanh(a)
+        s = t @ W2.T + b2
+        loss += sign * float(s.mean())
+        ds = np.full((N, 1), sign / N)
+        dW2 += ds.T @ t
+        db2 += ds.sum(0)
+        da = (ds @ W2) * (1 - t ** 2)
+        dW1 += da.T @ x
+        db1 += da.sum(0)
+    x_hat = eps * real + (1 - eps) * fake
+    a = x_hat @ W1.T + b1
+    t = np.tanh(a)
+    g = ((np.ones((N, 1)) @ W2) * (1 - t ** 2)) @ W1        # step 1: ∇ₓ f(x̂)
+    P, v = penalty_dg(g, lam)                               # step 2
+    a_dot = v @ W1.T                                        # step 3: the tangent pass ...
+    t_dot = (1 - t ** 2) * a_dot
+    zeros, ones = np.zeros((N, 1)), np.ones((N, 1))         # ... and its backward from (0, 1)
+    dt, dt_dot, dW2_p, db2_p = linear_jvp_backward(zeros, ones, t, t_dot, W2)
+    da, da_dot = tanh_jvp_backward(dt, dt_dot, a, a_dot)
+    _, _, dW1_p, db1_p = linear_jvp_backward(da, da_dot, x_hat, v, W1)
+    return loss + P, dW1 + dW1_p, db1 + db1_p, dW2 + dW2_p, db2 + db2_p
+
+
+def critic_step_float32(real, fake, eps, W1, b1, W2, b2, lam):   # float32: still right
+    args = [a.astype(np.float32) for a in (real, fake, eps, W1, b1, W2, b2)]
+    return critic_step(*args, lam)
+
+
 CORRECT = [
     (ex.check_penalty_dg, penalty_dg),
     (ex.check_penalty_dg, penalty_dg_loop),
@@ -58,6 +97,8 @@ CORRECT = [
     (ex.check_tanh_jvp_backward, tanh_jvp_backward_sech),
     (ex.check_linear_jvp_backward, linear_jvp_backward),
     (ex.check_linear_jvp_backward, linear_jvp_backward_einsum),
+    (ex.check_critic_step, critic_step),
+    (ex.check_critic_step, critic_step_float32),
 ]
 
 
@@ -132,6 +173,32 @@ def _writes_into_dy(dy, dydot, x, xdot):
     return out
 
 
+def _by_gradient_penalty(real, fake, eps, W1, b1, W2, b2, lam):
+    """The library's penalty on a Sequential built from the weights: refused."""
+    from minigan.nn import Linear, Sequential, Tanh
+
+    class Eps:
+        def random(self, shape):
+            return eps.reshape(shape)
+    critic = Sequential(Linear(W1.shape[1], W1.shape[0], dtype="float64"), Tanh(),
+                        Linear(W1.shape[0], 1, dtype="float64"))
+    for k, v in (("0.weight", W1), ("0.bias", b1), ("2.weight", W2), ("2.bias", b2)):
+        critic.params[k][...] = v
+    P, _ = gradient_penalty(critic, real, fake, Eps(), lam)
+    return (P,) + tuple(critic.grads[k] for k in ("0.weight", "0.bias", "2.weight", "2.bias"))
+
+
+def _penalty_no_keepdims(g, lam):
+    N = g.shape[0]
+    norm = np.linalg.norm(g, axis=1)                       # (N,): broadcasts along the rows
+    P = lam * float(np.mean((norm - 1) ** 2))
+    return P, 2 * lam / N * (norm - 1) * g / np.where(norm > 0, norm, 1.0)
+
+
+def _penalty_no_keepdims_square(g, lam):                    # wrong only where it runs silently
+    return _penalty_no_keepdims(g, lam) if g.shape[0] == g.shape[1] else penalty_dg(g, lam)
+
+
 def _writes_into_g(g, lam):
     out = penalty_dg(g, lam)
     g /= np.linalg.norm(g, axis=1, keepdims=True) + 1.0
@@ -194,6 +261,10 @@ WRONG = {
     "v: writes into g": (ex.check_penalty_dg, _writes_into_g, r"changed its argument `g`"),
     "v: returns only P": (ex.check_penalty_dg, lambda g, lam: P_OK(g, lam, np.linalg.norm(g, axis=1, keepdims=True), len(g)),
                           r"should return a tuple \(P, v\)"),
+    "v: norm without keepdims (an error, or silently wrong for N = D)": (
+        ex.check_penalty_dg, _penalty_no_keepdims, r"keepdims=True on the norm"),
+    "v: norm without keepdims, N = D only": (
+        ex.check_penalty_dg, _penalty_no_keepdims_square, r"keepdims=True on the norm"),
     # 7.2
     "tanh: missing sigma'' term": (
         ex.check_tanh_jvp_backward, _tanh(lambda dy, dydot, x, xdot, t, d1, d2: d1 * dy, DXDOT_OK),
@@ -284,6 +355,29 @@ WRONG = {
     "linear: dxdot = dydot": (
         ex.check_linear_jvp_backward, _lin(dxdot=lambda dy, dydot, x, xdot, W: dydot.copy()),
         r"same matrix as x|shape of ẋ"),
+    # 7.4: every known mistake, made by the by-hand version of the check's module
+    **{f"critic step: {bad}": (ex.check_critic_step,
+                               (lambda bad: lambda *a: ex._critic_step_by_hand(*a, bad=(bad,)))(bad),
+                               re.escape(hint[:40]))
+       for bad, hint in ex._CRITIC_HINTS.items()},
+    "critic step: the loss negated": (
+        ex.check_critic_step, lambda *a: (-critic_step(*a)[0],) + critic_step(*a)[1:],
+        r"NEGATIVE of the Wasserstein estimate"),
+    "critic step: the Wasserstein estimate as the loss": (
+        ex.check_critic_step,
+        lambda *a: (-ex._critic_step_by_hand(*a, bad=("no penalty",))[0],) + critic_step(*a)[1:],
+        r"that is the Wasserstein estimate"),
+    "critic step: dW1 transposed (W1 square)": (
+        ex.check_critic_step,
+        lambda *a: (lambda out: (out[0], out[1].T) + out[2:])(critic_step(*a)),
+        r"transposed"),
+    "critic step: returns four": (ex.check_critic_step, lambda *a: critic_step(*a)[:4],
+                                  r"should return a tuple"),
+    "critic step: writes into W1": (
+        ex.check_critic_step, lambda *a: (critic_step(*a), a[3].fill(0))[0],
+        r"changed its argument `W1`"),
+    "critic step: calls gradient_penalty": (ex.check_critic_step, _by_gradient_penalty,
+                                            r"calls (minigan's gradient_penalty|`gradient_penalty`)"),
     "linear: returns three": (
         ex.check_linear_jvp_backward, lambda dy, dydot, x, xdot, W: linear_jvp_backward(dy, dydot, x, xdot, W)[:3],
         r"should return a tuple"),

@@ -42,9 +42,18 @@ def test_a_checked_cell_fails_when_its_output_drifts(tmp_path, tagged, stored, p
 
 @pytest.mark.parametrize("nb", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem[:2])
 def test_every_chapter_has_checked_cells_with_stored_output(nb):
-    cells = [c for c in nbformat.read(nb, 4).cells
-             if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) >= 2
-    for c in cells:
-        text = "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
-        assert "passed" in text, f"{nb.name}: a checked cell without its pass line"
+    """Every exercise's check (a compared cell holding its pass line, between the exercise's
+    ``exercise-N.M`` cell and the next exercise) is compared; every other compared cell (shapes,
+    counts, a stored table) has a stored output to compare with."""
+    cells = nbformat.read(nb, 4).cells
+    tags = [c.get("metadata", {}).get("tags", []) for c in cells]
+    text = ["".join(o.get("text", "") for o in c.get("outputs", []) if o.output_type == "stream")
+            for c in cells]
+    checked = [i for i, t in enumerate(tags) if "nbval-check-output" in t]
+    assert len(checked) >= 2
+    starts = [i for i, t in enumerate(tags) if any(x.startswith("exercise-") for x in t)]
+    for i, j in zip(starts, starts[1:] + [len(cells)]):
+        assert any(k in checked and "passed" in text[k] for k in range(i + 1, j)), \
+            f"{nb.name}: the exercise of cell {i} has no compared check with its pass line"
+    for k in checked:
+        assert text[k].strip(), f"{nb.name}: cell {k} is compared with nothing stored"

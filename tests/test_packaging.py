@@ -23,6 +23,9 @@ def pyproject_requirements():
     return dict(_split(r) for r in reqs)
 
 
+BOOK = ("sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline", "nbconvert", "selenium")
+
+
 def conda_requirements():
     text = (ROOT / "environment.yml").read_text().split("dependencies:", 1)[1]
     out = {}
@@ -32,7 +35,9 @@ def conda_requirements():
             continue
         commented, req = m.group(1), m.group(2)
         name, bound = _split(req)
-        if commented and name != "cupy":     # only the optional GPU line is commented out
+        # only the optional lines are commented out: the GPU's, and the book's (pip-installed
+        # by `make book`: not all of them are on conda-forge)
+        if commented and name not in ("cupy",) + BOOK:
             continue
         if name != "python":
             out[name] = bound

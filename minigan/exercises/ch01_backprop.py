@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import by_hand, NONFINITE_LOGITS, _call, _unpack, _compare, _quiet, _passed, _softplus, _sigmoid
+from .checker import (by_hand, ExerciseError, NONFINITE_LOGITS, _name, _call, _unpack, _compare,
+    _quiet, _passed, _softplus, _sigmoid)
 
 
 def _linear_reference(dy, x, W, b):
@@ -131,6 +132,27 @@ def check_sigmoid_backward(sigmoid_backward, seed=2):
             "logits of \u00b11000).")
 
 
+CLIP_EPS = (1e-7, 1e-8, 1e-12, 1e-15)      # the ε of Keras, of common tutorials, ...
+
+
+def clipped_bce(z, t):
+    """[(ε, per-entry loss)] of the naive cross-entropy with σ(z) clipped to [ε, 1 − ε]: the
+    usual 'fix' of log 0, finite but capped at −log ε (a known mistake, nothing more)."""
+    s = _sigmoid(z)
+    out = []
+    for eps in CLIP_EPS:
+        c = np.clip(s, eps, 1 - eps)
+        out.append((eps, -t * np.log(c) - (1 - t) * np.log(1 - c)))
+    return out
+
+
+def clip_hint(eps):
+    return (f"clipping σ(z) to [ε, 1 − ε] (here ε = {eps:g}) keeps the log finite but caps "
+            f"each term at −log ε ≈ {-np.log(eps):.3g}: at z = −1000 with target 1 the loss is "
+            "1000. Compute it from the logit, max(z, 0) − t·z + log(1 + e^(−|z|)) (chapter 1, "
+            "section 4).")
+
+
 @by_hand("1.4")
 @_quiet
 def check_bce_with_logits_grad(bce_with_logits_grad, seed=3):
@@ -162,7 +184,8 @@ def check_bce_with_logits_grad(bce_with_logits_grad, seed=3):
             (-loss_ref, "cross-entropy is −t log σ(z) − (1 − t) log(1 − σ(z)): mind the minus."),
             ((_softplus(z) - z * (1 - t)).mean(), "the target multiplies log σ(z): "
              "t = 1 means 'real', whose loss is −log σ(z)."),
-        ], nonfinite=NONFINITE_LOGITS, shape_hints={z.shape: "the loss is one number, the mean over the batch."})
+        ] + [(c.mean(), clip_hint(eps)) for eps, c in clipped_bce(z, t)],
+            nonfinite=NONFINITE_LOGITS, shape_hints={z.shape: "the loss is one number, the mean over the batch."})
         _compare(bce_with_logits_grad, "dz", dz, dz_ref, case, mistakes=[
             ((s - t), "the loss is a mean over the batch, so its gradient carries 1/N: "
              f"(σ(z) − t) / N with N = {n}."),
@@ -177,3 +200,173 @@ def check_bce_with_logits_grad(bce_with_logits_grad, seed=3):
         ], nonfinite=NONFINITE_LOGITS)
     _passed(bce_with_logits_grad, f"loss and dz match minigan.nn.bce_with_logits on {len(cases)} "
             "cases (incl. logits of \u00b11000).")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 1.5: a whole two-layer network, forward and backward
+# --------------------------------------------------------------------------------------
+
+_MLP_KEYS = ("W1", "b1", "W2", "b2")
+
+
+def _mlp_reference(P, x, t):
+    """minigan's Sequential(Linear, Tanh, Linear) with P's weights and bce_with_logits, in
+    float64: (loss, {name: gradient})."""
+    from ..nn.layers import Linear, Sequential, Tanh
+    from ..nn.losses import bce_with_logits
+    H, D = P["W1"].shape
+    O = P["W2"].shape[0]
+    rng = np.random.default_rng(0)
+    net = Sequential(Linear(D, H, rng=rng, dtype="float64"), Tanh(),
+                     Linear(H, O, rng=rng, dtype="float64"))
+    for (name, p, _), key in zip(net.named_parameters(), _MLP_KEYS):
+        p[...] = P[key]
+    z, cache = net.forward(x)
+    loss, dz = bce_with_logits(z, t)
+    net.zero_grad()
+    net.backward(dz, cache)
+    grads = dict(zip(_MLP_KEYS, (g.copy() for _, _, g in net.named_parameters())))
+    return loss, grads
+
+
+def _mlp_by_hand(P, x, t, mistake=None):
+    """The network by hand, right (mistake=None) or with one known mistake: what a learner
+    who makes it returns. (loss, {name: gradient})."""
+    N = x.shape[0]
+    h = x @ P["W1"].T + P["b1"]
+    a = np.tanh(h)
+    z = a @ P["W2"].T + P["b2"]
+    per = _softplus(z) - z * t
+    loss = per.sum() if mistake == "loss sum" else per.sum() / N if mistake == "loss /N" \
+        else per.mean()
+    if mistake == "sigmoid output":                 # σ applied to z, then BCE on σ(z) as logits
+        zz = _sigmoid(z)
+        loss = (_softplus(zz) - zz * t).mean()
+        dz = (_sigmoid(zz) - t) / z.size * zz * (1 - zz)
+    else:
+        s = _sigmoid(z)
+        dz = {"dz no 1/N": lambda: s - t, "dz /N": lambda: (s - t) / N,
+              "dz sign": lambda: (t - s) / z.size}.get(mistake, lambda: (s - t) / z.size)()
+    dW2 = dz.T @ a
+    db2 = dz.sum(0)
+    da = dz if mistake == "no W2" else dz @ P["W2"]
+    dh = {"tanh' of h": lambda: da * (1 - h * h), "no tanh'": lambda: da,
+          "tanh' not squared": lambda: da * (1 - a)}.get(mistake, lambda: da * (1 - a * a))()
+    dW1 = dh.T @ x
+    db1 = dh.mean(0) if mistake == "db mean" else dh.sum(0)
+    if mistake == "db mean":
+        db2 = dz.mean(0)
+    return float(loss), {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+_MLP_HINTS = {
+    "loss sum": "the loss is the MEAN binary cross-entropy, not the sum.",
+    "loss /N": "the mean runs over every logit, z.size = N·O entries, not over the N rows "
+               "alone (as in Exercise 1.4).",
+    "sigmoid output": "the network's output z is a LOGIT: do not apply σ to it before the "
+                      "loss; bce_with_logits (and your Exercise 1.4) takes z itself.",
+    "dz no 1/N": "the loss is a mean, so dL/dz = (σ(z) − t)/N carries 1/N (N = z.size): "
+                 "Exercise 1.4.",
+    "dz /N": "the mean runs over every logit: dL/dz = (σ(z) − t)/z.size, not /N rows.",
+    "dz sign": "dL/dz = (σ(z) − t)/N: prediction minus target, not the reverse.",
+    "no W2": "the gradient reaches the hidden layer through the second layer: da = dz W2 "
+             "(Exercise 1.1's dx = dy W), not dz itself (which broadcasts silently).",
+    "tanh' of h": "tanh′ = 1 − a² with the tanh's OUTPUT a = tanh(h), not 1 − h² with its "
+                  "input h.",
+    "no tanh'": "the backward pass skipped the tanh: dh = da·(1 − a²) (Exercise 1.2).",
+    "tanh' not squared": "tanh′ = 1 − a², squared.",
+    "db mean": "the biases' gradients are sums over the batch, db = Σ_n dy_n (Exercise 1.1); "
+               "the 1/N is already in dz.",
+}
+
+
+@by_hand("1.5")
+@_quiet
+def check_mlp_forward_backward(forward_backward, seed=13):
+    """Exercise 1.5: ``forward_backward(P, x, t) -> (loss, grads)`` for the two-layer network
+    of section 7, h = x W1ᵀ + b1, a = tanh(h), z = a W2ᵀ + b2, loss = the mean BCE of the
+    logits z against t (over all N·O entries, as Exercise 1.4).
+
+    P: {"W1": (H, D), "b1": (H,), "W2": (O, H), "b2": (O,)}; x: (N, D); t: (N, O) in [0, 1].
+    grads: a dict with P's keys and shapes. Compared with minigan's Sequential(Linear, Tanh,
+    Linear) and bce_with_logits, and with float64 finite differences of that loss. Cases:
+    batch 1, odd sizes, N = H (where a sum over the wrong axis keeps db1's shape), two logits
+    per example (where dividing by N rows instead of N·O shows), a confident network with
+    logits in the hundreds (where a naive log overflows).
+    """
+    from ..gradcheck import numerical_gradient
+    overflow = ("with logits in the hundreds your answer overflows: compute the loss from the "
+                "logit, max(z, 0) − t·z + log(1 + e^(−|z|)), and σ without exp(−z) (Exercises "
+                "1.3 and 1.4).")
+    rng = np.random.default_rng(seed)
+    #        case                                       N  D  H  O  scale of W2
+    cases = [("batch 1",                                1, 2, 4, 1, 1.0),
+             ("odd sizes",                              7, 3, 5, 1, 1.0),
+             ("N = H",                                  6, 2, 6, 1, 1.0),
+             ("two logits per example",                 5, 3, 4, 2, 1.0),
+             ("a confident network (logits of ±100s)",  6, 2, 5, 1, 150.0)]
+    for case, N, D, H, O, scale in cases:
+        P = {"W1": rng.standard_normal((H, D)), "b1": rng.standard_normal(H) * 0.5,
+             "W2": rng.standard_normal((O, H)) * scale, "b2": rng.standard_normal(O) * 0.5}
+        x = rng.standard_normal((N, D))
+        t = rng.integers(0, 2, (N, O)).astype(float)
+        loss_ref, g_ref = _mlp_reference(P, x, t)
+        # the reference held to finite differences of the loss, in float64
+        Pc = {k: v.copy() for k, v in P.items()}
+        for k in _MLP_KEYS:
+            num = numerical_gradient(lambda: _mlp_reference(Pc, x, t)[0], Pc[k], h=1e-6)
+            if _close_fd(num, g_ref[k]) is False:      # pragma: no cover - minigan itself wrong
+                raise AssertionError(f"check_mlp_forward_backward: minigan's d{k} disagrees "
+                                     f"with finite differences on the case '{case}'")
+        P_in = {k: v.copy() for k, v in P.items()}
+        x_in, t_in = x.copy(), t.copy()
+        out = _call(forward_backward, {"P": P_in, "x": x_in, "t": t_in}, case,
+                    readonly=("x", "t"),
+                    error_hint="the shapes of a product do not fit: h = x W1ᵀ is (N, D)·(D, H); "
+                    "in the backward pass dW = dyᵀ x and dx = dy W (Exercise 1.1).")
+        for k in _MLP_KEYS:
+            if not np.array_equal(P_in[k], P[k]):
+                raise ExerciseError(f"{_name(forward_backward)} changed P[{k!r}] in place (case "
+                                    f"'{case}'): compute the gradients; the update is the "
+                                    "training loop's job.")
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise ExerciseError(f"{_name(forward_backward)} should return (loss, grads), grads "
+                                f"a dict with the keys of P; got {type(out).__name__}"
+                                + (f" of length {len(out)}" if isinstance(out, (tuple, list))
+                                   else "") + f" (case '{case}').")
+        loss, grads = out
+        if not isinstance(grads, dict) or set(grads) != set(_MLP_KEYS):
+            got = sorted(map(str, grads)) if isinstance(grads, dict) else type(grads).__name__
+            raise ExerciseError(f"{_name(forward_backward)}: grads should be a dict with the "
+                                f"keys {list(_MLP_KEYS)}, like P; got {got} (case '{case}').")
+        (loss,) = _unpack(forward_backward, loss, ("loss",), case)
+        wrong = {}
+        for m in _MLP_HINTS:
+            try:
+                wrong[m] = _mlp_by_hand(P, x, t, m)
+            except ValueError:               # a mistake whose shapes do not fit this case
+                pass
+        _compare(forward_backward, "the loss", loss, loss_ref, case,
+                 mistakes=[(w[0], _MLP_HINTS[m]) for m, w in wrong.items()],
+                 nonfinite=overflow, shape_hints={t.shape: "the loss is one number, the mean "
+                                                           "over every logit."})
+        for k in ("W2", "b2", "W1", "b1"):               # in the order backward computes them
+            (g,) = _unpack(forward_backward, grads[k], (f"grads[{k!r}]",), case)
+            shape = P[k].shape
+            hints = {shape[::-1]: f"d{k} must have {k}'s shape {shape}: dW = dyᵀ x, not xᵀ dy."} \
+                if len(shape) == 2 else {(1,) + shape: f"d{k} must have {k}'s shape {shape}: "
+                                         "sum over axis 0 without keepdims."}
+            _compare(forward_backward, f"d{k}", g, g_ref[k], case,
+                     mistakes=[(w[1][k], _MLP_HINTS[m]) for m, w in wrong.items()],
+                     shape_hints=hints, nonfinite=overflow)
+    _passed(forward_backward, f"the loss and all four gradients match minigan (Linear, Tanh, "
+            f"Linear, bce_with_logits) and float64 finite differences on {len(cases)} cases "
+            "(batch 1, N = H, two logits per example, logits in the hundreds).")
+
+
+def _close_fd(num, exact, tol=1e-6):
+    """Whether a finite-difference gradient agrees with an exact one (None: both ~0)."""
+    from ..gradcheck import rel_error
+    if np.abs(exact).max() < 1e-12 and np.abs(num).max() < 1e-7:
+        return None
+    return rel_error(num, exact) < tol

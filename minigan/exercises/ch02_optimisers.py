@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import by_hand, _call, _unpack, _compare, _quiet, _passed
+from .checker import by_hand, ExerciseError, _name, _call, _unpack, _compare, _quiet, _passed
 
 
 def _optim_reference(opt_cls, p, g, state, t, **kw):
@@ -62,6 +62,8 @@ def check_sgd_momentum_step(sgd_momentum_step, seed=4):
              "v ← μv + g;  θ ← θ − lr·v."),
             (p - v_ref, "the step is lr times the velocity: θ ← θ − lr·v."),
             (p + mu * v - lr * g, cs231n),
+            (p - lr * (g + mu * v_ref), "that is Nesterov's momentum, θ ← θ − lr·(g + μv); "
+             "plain (heavy-ball) momentum steps along the velocity itself: θ ← θ − lr·v."),
         ])
     _passed(sgd_momentum_step, f"parameter and velocity match minigan.optim.SGD on {len(cases)} "
             "cases (first step, later steps, momentum 0).")
@@ -106,6 +108,8 @@ def check_adam_step(adam_step, seed=5):
             (b1 * v + (1 - b1) * g * g, "v uses β₂, not β₁."),
             (v_ref / (1 - b2 ** t), "return the raw moment v, not the bias-corrected v̂; the "
              "correction is used only for the step."),
+            (b2 * v + (1 - b2) * m_ref ** 2, "v averages the squared GRADIENT g², not the "
+             "square of the new m."),
         ])
 
         def step(mh, vh, e_in=False):
@@ -168,6 +172,11 @@ def check_accuracy(accuracy, seed=6):
             ((pred == labels).astype(float), "return one number, the mean over the batch, not "
              "one entry per example."),
         ]
+        if N > 1:
+            mistakes.append((float((logits.argmax(1)[:, None] == labels).mean()),
+                             "argmax(axis=1, keepdims=True) is (N, 1), and comparing it with "
+                             "labels, (N,), broadcasts to an (N, N) table: compare the (N,) "
+                             "predictions with the labels."))
         if N == C:
             mistakes.append((float((logits.argmax(0) == labels).mean()),
                              "argmax over the classes, axis 1 (one prediction per row), not "
@@ -175,3 +184,182 @@ def check_accuracy(accuracy, seed=6):
         _compare(accuracy, "the accuracy", acc, ref, case, mistakes=mistakes,
                  shape_hints={(N,): "return one number, the mean over the batch."})
     _passed(accuracy, f"matches the fraction of correct argmax predictions on {len(cases)} cases.")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 2.4: Adam as an optimiser, over many parameters and many steps
+# --------------------------------------------------------------------------------------
+
+def adam_run_by_hand(triples, grads_seq, lr, betas, eps, mistake=None):
+    """Adam over ``triples`` [(name, param, grad)] for each step's gradients in ``grads_seq``,
+    updating the params in place: the reference of Exercise 2.4 (mistake=None, the numbers of
+    minigan.optim.Adam) or what a class with one known mistake does."""
+    b1, b2 = betas
+    ms = [np.zeros_like(p) for _, p, _ in triples]
+    vs = [np.zeros_like(p) for _, p, _ in triples]
+    stale = [g.copy() for _, _, g in triples]          # the gradients when it was made
+    t = 0
+    for step_grads in grads_seq:
+        if mistake == "state reset":
+            ms = [np.zeros_like(p) for _, p, _ in triples]
+            vs = [np.zeros_like(p) for _, p, _ in triples]
+        t += 1
+        for i, ((_, p, _), g) in enumerate(zip(triples, step_grads)):
+            if mistake == "stale gradient":
+                g = stale[i]
+            tt = {"t per parameter": (t - 1) * len(triples) + i + 1, "t stuck at 1": 1}.get(
+                mistake, t)
+            ms[i] = b1 * ms[i] + (1 - b1) * g
+            vs[i] = b2 * vs[i] + (1 - b2) * g * g
+            if mistake == "no bias correction":
+                mh, vh = ms[i], vs[i]
+            else:
+                mh, vh = ms[i] / (1 - b1 ** tt), vs[i] / (1 - b2 ** tt)
+            p -= lr * mh / (np.sqrt(vh) + eps)
+
+
+ADAM_MISTAKES = {
+    "no bias correction": "Adam without bias correction: step with m̂ = m/(1 − β₁ᵗ) and "
+                          "v̂ = v/(1 − β₂ᵗ) (section 3, Exercise 2.2).",
+    "t per parameter": "t counts optimiser steps, not parameters: increment it once per "
+                       "step(), before the loop over the parameters, not inside it.",
+    "t stuck at 1": "t must count the steps (1, 2, 3, ...): increment it at every step(); "
+                    "with t = 1 for ever, the bias correction stays that of the first step.",
+    "state reset": "m and v must persist from one step to the next: create them once (zeros, "
+                   "one pair per parameter, in __init__ or at the first step) and keep them on "
+                   "self; made anew each step, every step is the first.",
+    "stale gradient": "step() must read each gradient array as it is NOW: keep references to "
+                      "the model's gradient arrays (the triples' third item), not copies made "
+                      "in __init__.",
+}
+
+
+def _refusing(exercise, what):
+    """A context in which minigan's answers to ``exercise`` (answers.ANSWERS) raise an
+    ExerciseError naming ``what`` (the learner's class): as :func:`checker.by_hand` does for
+    a function, here for the methods of a class, which run after its constructor returns."""
+    import contextlib
+
+    from .answers import ANSWERS
+    from .checker import _refuser, _resolve
+
+    @contextlib.contextmanager
+    def refusing():
+        saved = []
+        try:
+            for entry in ANSWERS.get(exercise, ()):
+                owner, attr = _resolve(entry)
+                saved.append((owner, attr, owner.__dict__.get(attr), attr in owner.__dict__))
+                setattr(owner, attr, _refuser(what, f"minigan's {entry.split(':', 1)[1]}",
+                                              exercise))
+            yield
+        finally:
+            for owner, attr, old, had in reversed(saved):
+                if had:
+                    setattr(owner, attr, old)
+                else:
+                    delattr(owner, attr)
+    return refusing()
+
+
+def _method(cls, obj, meth, where):
+    """obj.meth() for the learner's class, refusing minigan's answer to 2.4 while it runs;
+    its errors (other than ExerciseError and NotImplementedError) named with the case."""
+    with _refusing("2.4", cls):
+        try:
+            with np.errstate(all="ignore"):
+                getattr(obj, meth)()
+        except (NotImplementedError, ExerciseError):
+            raise
+        except Exception as exc:
+            raise ExerciseError(f"{_name(cls)}.{meth}() raised {type(exc).__name__} on the case "
+                                f"'{where}': {exc}") from exc
+
+
+@by_hand("2.4")
+@_quiet
+def check_adam_optimiser(MyAdam, seed=15):
+    """Exercise 2.4: ``class MyAdam`` with ``MyAdam(params, lr, betas, eps)``, ``zero_grad()``
+    and ``step()``: Adam over every parameter of a model, as minigan.optim.Adam.
+
+    params: a list of (name, param, grad) triples (``model.named_parameters()``): the model's
+    own arrays. step() updates each param IN PLACE from its grad as it is at that moment, with
+    its own m and v and one step count t for all; zero_grad() sets every grad to 0 in place.
+    Each case runs several steps as a training loop does (zero_grad, then the backward pass
+    adds new gradients into the arrays, then step) and compares every parameter after every
+    step with minigan's Adam. Cases: four parameters, two of one shape (where state kept per
+    shape instead of per parameter would mix them), and a GAN's settings (β₁ = 0.5) with a
+    large eps and small gradients.
+    """
+    from ..optim import Adam, Optimizer
+    rng = np.random.default_rng(seed)
+    #        case                                           shapes                    steps lr    betas         eps   grad scale
+    cases = [("four parameters, 6 steps",                   [(3, 4), (4,), (3, 4), (1,)], 6, 0.05, (0.8, 0.99),  1e-8, 1.0),
+             ("β₁ = 0.5, large eps, small gradients",       [(2, 3), (3,)],              4, 1e-2, (0.5, 0.999), 1e-3, 1e-3)]
+    for case, shapes, steps, lr, betas, eps, gscale in cases:
+        names = [f"{i // 2}.{'weight' if i % 2 == 0 else 'bias'}" for i in range(len(shapes))]
+        params0 = [rng.standard_normal(s) for s in shapes]
+        junk = [rng.standard_normal(s) * gscale for s in shapes]    # left by an earlier step
+        grads_seq = [[rng.standard_normal(s) * gscale for s in shapes] for _ in range(steps)]
+
+        def fresh():
+            return [(n, p.copy(), j.copy()) for n, p, j in zip(names, params0, junk)]
+
+        ref = fresh()
+        ref_opt = Adam(ref, lr=lr, betas=betas, eps=eps)
+        # what a class with each known mistake holds after each step
+        traj = {m: [] for m in ADAM_MISTAKES}
+        for m in ADAM_MISTAKES:
+            for k in range(steps):
+                w = fresh()
+                adam_run_by_hand(w, grads_seq[:k + 1], lr, betas, eps, m)
+                traj[m].append(np.concatenate([p.ravel() for _, p, _ in w]))
+
+        triples = fresh()
+        with _refusing("2.4", MyAdam):
+            opt = _call(MyAdam, {"params": list(triples), "lr": lr, "betas": betas,
+                                 "eps": eps}, case)
+        if isinstance(opt, Optimizer):
+            raise ExerciseError(f"{_name(MyAdam)} is minigan's Optimizer (a subclass of it): "
+                                "write the class yourself, from scratch (you may use your "
+                                "adam_step of Exercise 2.2).")
+        for meth in ("zero_grad", "step"):
+            if not callable(getattr(opt, meth, None)):
+                raise ExerciseError(f"{_name(MyAdam)} has no method {meth}() (case '{case}').")
+        before = [p.copy() for _, p, _ in triples]
+        for k, gs in enumerate(grads_seq):
+            where = f"{case}, step {k + 1}"
+            _method(MyAdam, opt, "zero_grad", where)
+            for (n, _, g) in triples:
+                if not np.all(g == 0):
+                    raise ExerciseError(
+                        f"{_name(MyAdam)}.zero_grad() left the gradient of {n!r} non-zero (case "
+                        f"'{where}'): set the model's own arrays to 0 in place, g[...] = 0 "
+                        "(g = np.zeros_like(g) only rebinds a local name).")
+            for (_, _, g), new in zip(triples, gs):
+                g += new                               # the backward pass adds into them
+            ref_opt.zero_grad()
+            for (_, _, g), new in zip(ref, gs):
+                g += new
+            ref_opt.step()
+            _method(MyAdam, opt, "step", where)
+            for (n, _, g), new in zip(triples, gs):
+                if not np.array_equal(g, new):
+                    raise ExerciseError(f"{_name(MyAdam)}.step() changed the gradient of {n!r} "
+                                        f"(case '{where}'): read the gradients, do not write "
+                                        "into them.")
+            got = np.concatenate([p.ravel() for _, p, _ in triples])
+            if k == 0 and np.array_equal(got, np.concatenate([p.ravel() for p in before])):
+                raise ExerciseError(
+                    f"{_name(MyAdam)}.step() did not change the model's parameters (case "
+                    f"'{where}'). The model holds the very arrays in params: update them in "
+                    "place, p -= ... or p[...] = ...; p = p - ... makes a new array the model "
+                    "never sees.")
+            exp = np.concatenate([p.ravel() for _, p, _ in ref])
+            _compare(MyAdam, "the update", got, exp, where,
+                     mistakes=[(traj[m][k], h) for m, h in ADAM_MISTAKES.items()],
+                     nonfinite="at the first step your bias correction divides by zero: t "
+                               "counts steps from 1 (increment it before using it), and the "
+                               "correction is 1 − βᵗ.")
+    _passed(MyAdam, f"every parameter matches minigan.optim.Adam after every step on "
+            f"{len(cases)} cases (several parameters, a GAN's betas, large eps).")

@@ -22,7 +22,7 @@ def _col2im_assign(cols, x_shape, KH, KW, stride, padding):
     return x_pad[:, :, p: p + H, p: p + W]
 
 
-@by_hand("4.1", also=("conv2d_backward_loops",))
+@by_hand("4.1", also=("conv2d_backward_loops", "conv_forward_backward"))
 @_quiet
 def check_conv2d_backward(conv2d_backward, seed=10):
     """Exercise 4.1: ``conv2d_backward(dy, x, W, stride, padding) -> (dx, dW, db)`` for

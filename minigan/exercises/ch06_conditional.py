@@ -13,7 +13,9 @@ check                                           exercise  the learner writes
 check_one_hot                                   6.1       one_hot(labels, n_classes) -> (N, K) floats
 check_label_maps                                6.2       label_maps(images, labels, n_classes)
                                                           -> (N, C + K, H, W)
-check_conditional_accuracy_from_predictions     6.3       (requested, predicted, n_classes)
+check_label_maps_forward_backward               6.3       label_maps_forward_backward(x, labels,
+                                                          E, dh) -> (h, dx, dE)
+check_conditional_accuracy_from_predictions     6.4       (requested, predicted, n_classes)
                                                           -> (accuracy, per_class (K,))
 ==============================================  ========  ==============================================
 """
@@ -23,7 +25,8 @@ import numpy as np
 
 from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
-__all__ = ["check_one_hot", "check_label_maps", "check_conditional_accuracy_from_predictions"]
+__all__ = ["check_one_hot", "check_label_maps", "check_label_maps_forward_backward",
+           "check_conditional_accuracy_from_predictions"]
 
 
 def _eye(labels, K):
@@ -220,7 +223,190 @@ def check_label_maps(label_maps, seed=61):
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 6.3: conditional accuracy from the judge's predictions
+# Exercise 6.3: the convolutional D's conditional input, forward and backward
+# --------------------------------------------------------------------------------------
+
+def _embedded_maps_reference(x, labels, E, dh):
+    """h = [x, the code E[y] broadcast over H×W] and, for the gradient dh of h, (dx, dE): what
+    CDCGAN.d_input and d_input_backward compute with an embedding table E (K, d)."""
+    N, C, H, W = x.shape
+    code = E[labels]                                                    # (N, d)
+    h = np.concatenate([x, np.broadcast_to(code[:, :, None, None], (N, E.shape[1], H, W))], 1)
+    dx = dh[:, :C].copy()
+    dE = np.zeros_like(E)
+    np.add.at(dE, labels, dh[:, C:].sum(axis=(2, 3)))                   # scatter-ADD into rows
+    return h, dx, dE
+
+
+def _maps_fb_cases(rng):
+    """(case, x, labels, E, dh): repeated labels everywhere, absent classes, batch 1, E square."""
+    def case(name, N, C, H, W, labels, K, d, identity=False):
+        x = rng.uniform(-1, 1, (N, C, H, W))
+        E = np.eye(K) if identity else rng.standard_normal((K, d))
+        dh = rng.standard_normal((N, C + E.shape[1], H, W))
+        return (name, x, np.asarray(labels), E, dh)
+    return [
+        case("one-hot codes (E = I): N = 6, 1 channel, 8x8, K = 10", 6, 1, 8, 8,
+             [7, 0, 3, 7, 7, 2], 10, 10, identity=True),
+        case("N = 5, 2 channels, 4x6, K = 4, d = 3; class 2 absent, class 1 three times",
+             5, 2, 4, 6, [1, 3, 1, 1, 0], 4, 3),
+        case("batch 1, 3 channels, 5x5, K = 3, d = 2", 1, 3, 5, 5, [2], 3, 2),
+        case("N = 7, 1 channel, 3x3, K = d = 5 (E square)", 7, 1, 3, 3,
+             [4, 4, 0, 2, 4, 0, 1], 5, 5),
+    ]
+
+
+_SCATTER_HINT = ("`dE[labels] += dc` is buffered in NumPy: a label that occurs several times "
+                 "in the batch gets ONE of its examples' gradients, not their sum. Scatter-add: "
+                 "`np.add.at(dE, labels, dc)` (section 3), or a loop over the examples.")
+
+
+def _whole_step(fn, rng):
+    """One D step and one G step of a tiny float64 cDCGAN with an embedding, once with the
+    learner's function in place of CDCGAN.d_input / d_input_backward and once with minigan's:
+    every gradient of D (its embedding table included) and of G."""
+    from ..gans.cgan import CDCGAN
+
+    def model():
+        m = CDCGAN(data_shape=(1, 4, 4), n_classes=3, conditioning="embedding", embed_dim=2,
+                   latent_dim=3, width=2, n_layers=2, seed=0, dtype="float64")
+        r = np.random.default_rng(5)
+        for name, p, _ in m.g_parameters() + m.d_parameters():
+            p[...] = ((1 + 0.3 * r.standard_normal(p.shape)) if (p.ndim == 1 and "bias" not in name)
+                      else 0.3 * r.standard_normal(p.shape))
+        return m
+
+    real = np.tanh(rng.standard_normal((6, 1, 4, 4)))
+    labels, fake_labels = np.array([0, 2, 2, 1, 0, 2]), np.array([1, 1, 0, 2, 2, 0])
+    z = rng.standard_normal((6, 3))
+    grads = []
+    for patched in (False, True):
+        m = model()
+        if patched:
+            case = "one whole D and G step of a tiny cDCGAN"
+
+            def d_input(x, y, m=m):
+                E = m.D_embed.params["weight"]
+                zeros = np.zeros((x.shape[0], x.shape[1] + E.shape[1]) + x.shape[2:])
+                out = _call(fn, {"x": x, "labels": y, "E": E, "dh": zeros}, case)
+                return _unpack(fn, out, ("h", "dx", "dE"), case)[0], (x, y)
+
+            def d_input_backward(dh, cache, m=m):
+                x, y = cache
+                out = _call(fn, {"x": x, "labels": y, "E": m.D_embed.params["weight"],
+                                 "dh": dh}, case)
+                _, dx, dE = _unpack(fn, out, ("h", "dx", "dE"), case)
+                m.D_embed.grads["weight"] += dE
+                return dx
+            m.d_input, m.d_input_backward = d_input, d_input_backward
+        m.opt_d.zero_grad()
+        loss_d = m.d_loss_and_backward(real, labels, z, fake_labels)[0]
+        m.opt_g.zero_grad()
+        loss_g = m.g_loss_and_backward(z, fake_labels)
+        grads.append((float(loss_d), float(np.asarray(loss_g).reshape(-1)[0]),
+                      [(n, g.copy()) for n, _, g in m.d_parameters() + m.g_parameters()]))
+    return grads
+
+
+@by_hand("6.3")
+@_quiet
+def check_label_maps_forward_backward(label_maps_forward_backward, seed=63):
+    """Exercise 6.3: ``label_maps_forward_backward(x, labels, E, dh) -> (h, dx, dE)``: the
+    convolutional D's input h = [x, c] (N, C + d, H, W) with c the code E[labels[n]] (a row
+    of the embedding table E, (K, d)) broadcast over H×W, and, for dh = ∂L/∂h, the gradients
+    dx = ∂L/∂x (N, C, H, W) and dE = ∂L/∂E (K, d): each code value is used at every position
+    (a sum over H×W), and a class that occurs several times collects every example's
+    gradient (a scatter-add). As CDCGAN.d_input and d_input_backward; then one whole D and G
+    step of a tiny cDCGAN with the learner's function in their place.
+    """
+    fn = label_maps_forward_backward
+    rng = np.random.default_rng(seed)
+    cases = _maps_fb_cases(rng)
+    for case, x, labels, E, dh in cases:
+        N, C, H, W = x.shape
+        K, d = E.shape
+        h_ref, dx_ref, dE_ref = _embedded_maps_reference(x, labels, E, dh)
+        out = _call(fn, {"x": x, "labels": labels, "E": E, "dh": dh}, case,
+                    readonly=("x", "labels", "E", "dh"),
+                    error_hint="x (N, C, H, W) and the maps (N, d, H, W) are concatenated "
+                    "along axis 1; dE has E's shape (K, d), one row per class.")
+        h, dx, dE = _unpack(fn, out, ("h", "dx", "dE"), case)
+        code = E[labels]
+        onehot = _eye(labels, K)
+        maps = lambda c: np.broadcast_to(c[:, :, None, None], (N, c.shape[1], H, W))
+        h_mistakes = [
+            (np.concatenate([maps(code), x], axis=1),
+             "the image's channels come first, then the d code maps (the order "
+             "CDCGAN.discriminate uses)."),
+            (np.concatenate([x, np.broadcast_to(code[:, None, None, :], (N, H, W, d))
+                             .reshape(N, d, H, W)], axis=1), _SPREAD_HINT),
+        ]
+        if d != K or not np.array_equal(E, np.eye(K)):
+            h_mistakes.append((np.concatenate([x, maps(onehot)], axis=1),
+                               "the code of label y is row y of the table E, E[y] (a learned "
+                               "embedding), not the one-hot vector e_y."))
+        _compare(fn, "h", h, h_ref, case, mistakes=h_mistakes, shape_hints={
+            (N, C + K, H, W): "the maps hold the code E[y], of length d = E.shape[1], not "
+                              "one map per class.",
+            (N, C + d): "the code is broadcast to d maps of size H×W: (N, C + d, H, W).",
+            (N, d, H, W): "h holds the image AND the code maps: (N, C + d, H, W)."})
+        _compare(fn, "dx", dx, dx_ref, case, mistakes=[
+            (dh[:, d:d + C] if d + C <= dh.shape[1] else np.zeros(0),
+             "x's gradient is the first C channels of dh, dh[:, :C]: the image comes first in "
+             "h."),
+            (dh[:, -C:], "x's gradient is the first C channels of dh, dh[:, :C]: the image "
+                         "comes first in h."),
+        ], shape_hints={tuple(dh.shape): "dx has x's shape: the first C channels of dh "
+                                         "(the rest is the code's gradient)."})
+        dc = dh[:, C:].sum(axis=(2, 3))
+        buffered = np.zeros_like(E)
+        buffered[labels] += dc
+        first = np.zeros_like(E)                        # the first example of a label wins
+        for n in reversed(range(N)):
+            first[labels[n]] = dc[n]
+        count = np.maximum(np.bincount(labels, minlength=K), 1)[:, None]
+        dE_mistakes = [
+            (buffered, _SCATTER_HINT), (first, _SCATTER_HINT),
+            (dE_ref / (H * W), "each code value is used at every one of the H×W positions: "
+                               "its gradient is the SUM over them, not the mean."),
+            (_scatter(labels, dh[:, C:, 0, 0], E), "each code value is used at every position "
+                                                   "of its map: sum dh over H×W, not one pixel."),
+            (dE_ref / count, "a class that occurs several times collects the SUM of its "
+                             "examples' gradients, not their mean."),
+            (_scatter(labels, dh[:, :d].sum(axis=(2, 3)), E),
+             "the code's gradient is in the LAST d channels of dh, dh[:, C:], after the "
+             "image's C."),
+            (dE_ref.T if K == d else np.zeros(0), "dE has E's shape (K, d): row k is class "
+                                                  "k's gradient; it looks transposed."),
+            (-dE_ref, "it is the right answer with the wrong sign: dE is ∂L/∂E."),
+        ]
+        _compare(fn, "dE", dE, dE_ref, case, mistakes=dE_mistakes, shape_hints={
+            (N, d): "dE has E's shape (K, d), one row per CLASS: add each example's code "
+                    "gradient into the row of its label (np.add.at).",
+            (N, d, H, W): "sum the code maps' gradient over H×W, then scatter-add it into "
+                          "E's rows: dE has E's shape (K, d).",
+            (d, K): "dE has E's shape (K, d); it looks transposed."})
+    (loss_d, loss_g, ref), (loss_d2, loss_g2, mine) = _whole_step(fn, rng)
+    case = "one whole D and G step of a tiny cDCGAN (embedding, 3 classes, 4x4)"
+    _compare(fn, "D's loss with your input", loss_d2, loss_d, case)
+    for (name, g_ref), (_, g) in zip(ref, mine):
+        _compare(fn, f"the gradient of {name} in that step", g, g_ref, case)
+    _passed(fn, f"{len(cases)} cases (one-hot and learned codes, repeated and absent classes, "
+            "batch 1) and one whole D and G step of a cDCGAN with your function in "
+            "CDCGAN.d_input's place: every gradient equal.")
+
+
+def _scatter(labels, rows, E):
+    out = np.zeros_like(E)
+    if rows.shape[1] == E.shape[1]:
+        np.add.at(out, labels, rows)
+    else:
+        return np.zeros(0)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 6.4: conditional accuracy from the judge's predictions
 # --------------------------------------------------------------------------------------
 
 def _per_class_reference(requested, predicted, K):
@@ -258,10 +444,10 @@ def _accuracy_cases(seed):
     return cases
 
 
-@by_hand("6.3")
+@by_hand("6.4")
 @_quiet
 def check_conditional_accuracy_from_predictions(conditional_accuracy_from_predictions, seed=62):
-    """Exercise 6.3: ``conditional_accuracy_from_predictions(requested, predicted, n_classes)
+    """Exercise 6.4: ``conditional_accuracy_from_predictions(requested, predicted, n_classes)
     -> (accuracy, per_class)``: per_class[k] is the share of the samples that asked for class
     k (requested == k) that the judge assigned to k; accuracy is the mean of the K per-class
     shares (each class counts once, however many samples asked for it), as

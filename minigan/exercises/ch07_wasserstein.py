@@ -7,8 +7,9 @@ raises :class:`~minigan.exercises.ExerciseError` saying which output is wrong an
 wrong answer looks like a known mistake, a hint. ``NotImplementedError`` raised by an
 unfinished exercise propagates unchanged.
 
-The three exercises are the pieces of the gradient penalty's parameter gradient
-(``minigan.nn.penalty``, ``minigan.nn.jvp``; notebook 07, section 4):
+The first three exercises are the pieces of the gradient penalty's parameter gradient
+(``minigan.nn.penalty``, ``minigan.nn.jvp``; notebook 07, section 4), the fourth puts them
+together into the gradient of one whole WGAN-GP critic loss:
 
 =====================================  ==========  ==============================================
 check                                  exercise    the learner writes
@@ -17,6 +18,8 @@ check_penalty_dg                       7.1         penalty_dg(g, lam) -> (P, v =
 check_tanh_jvp_backward                7.2         tanh_jvp_backward(dy, dydot, x, xdot) -> (dx, dxdot)
 check_linear_jvp_backward              7.3         linear_jvp_backward(dy, dydot, x, xdot, W)
                                                    -> (dx, dxdot, dW, db)
+check_critic_step                      7.4         critic_step(real, fake, eps, W1, b1, W2, b2,
+                                                   lam) -> (loss, dW1, db1, dW2, db2)
 =====================================  ==========  ==============================================
 """
 from __future__ import annotations
@@ -25,7 +28,8 @@ import numpy as np
 
 from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
-__all__ = ["check_penalty_dg", "check_tanh_jvp_backward", "check_linear_jvp_backward"]
+__all__ = ["check_penalty_dg", "check_tanh_jvp_backward", "check_linear_jvp_backward",
+           "check_critic_step"]
 
 
 # --------------------------------------------------------------------------------------
@@ -74,7 +78,9 @@ def check_penalty_dg(penalty_dg, seed=70):
     for case, g, lam in cases:
         N, D = g.shape
         P_ref, v_ref = _penalty_reference(g, lam)
-        out = _call(fn, {"g": g, "lam": lam}, case, readonly=("g",))
+        out = _call(fn, {"g": g, "lam": lam}, case, readonly=("g",),
+                    error_hint="the N norms of the rows, shape (N,), do not broadcast against g "
+                    "(N, D): keep the summed axis, keepdims=True on the norm (or norm[:, None]).")
         P, v = _unpack(fn, out, ("P", "v"), case)
         norm = np.sqrt((g * g).sum(axis=1, keepdims=True))
         norm0 = np.sqrt((g * g).sum(axis=0, keepdims=True))
@@ -118,6 +124,11 @@ def check_penalty_dg(penalty_dg, seed=70):
             ((2 * lam / N) * (norm0 - 1) * g / np.where(norm0 > 0, norm0, 1.0),
              "the norm of each sample is over its coordinates, axis=1 (keepdims=True so that "
              "it broadcasts over the row), not over the batch."),
+            ((2 * lam / N) * (norm.T - 1) * g / np.where(norm.T > 0, norm.T, 1.0)
+             if N == D else np.zeros(0),
+             "keepdims=True on the norm: without it the N norms, shape (N,), broadcast along "
+             "the ROWS of g (N, D), so that column d is scaled by the norm of row d (with N = D "
+             "this runs without an error)."),
         ], shape_hints={(N, 1): "v has g's shape (N, D): the scalar 2λ(‖g_n‖ − 1)/N times "
                                 "the unit vector g_n/‖g_n‖.",
                         (N,): "v has g's shape (N, D): the scalar 2λ(‖g_n‖ − 1)/N times the "
@@ -276,3 +287,182 @@ def check_linear_jvp_backward(linear_jvp_backward, seed=72):
                         (): "db has one entry per output feature: sum over axis 0 only."})
     _passed(fn, f"dx, dẋ, dW and db match minigan's Linear.backward_jvp on {len(cases)} cases "
             "(batch 1, odd sizes, square W, N = M).")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 7.4: the gradient of one whole WGAN-GP critic loss
+# --------------------------------------------------------------------------------------
+
+class _FixedEps:
+    """A stand-in for a random Generator whose ``random`` returns the given ε: the library's
+    gradient_penalty, on the learner's interpolates."""
+
+    def __init__(self, eps):
+        self.eps = eps
+
+    def random(self, shape):
+        return np.asarray(self.eps, dtype=np.float64).reshape(shape)
+
+
+def _critic_step_reference(real, fake, eps, W1, b1, W2, b2, lam):
+    """minigan's: the critic Linear -> Tanh -> Linear, its Wasserstein loss backward, and
+    minigan.nn.penalty.gradient_penalty at x̂ = ε·real + (1 − ε)·fake."""
+    from ..nn import Linear, Sequential, Tanh
+    from ..nn.penalty import gradient_penalty
+    H, D = W1.shape
+    critic = Sequential(Linear(D, H, rng=np.random.default_rng(0), dtype="float64"), Tanh(),
+                        Linear(H, 1, rng=np.random.default_rng(0), dtype="float64"))
+    for name, value in (("0.weight", W1), ("0.bias", b1), ("2.weight", W2), ("2.bias", b2)):
+        critic.params[name][...] = value
+    critic.zero_grad()
+    N = real.shape[0]
+    s_real, c_real = critic.forward(real)
+    s_fake, c_fake = critic.forward(fake)
+    critic.backward(np.full_like(s_real, -1.0 / N), c_real)
+    critic.backward(np.full_like(s_fake, 1.0 / N), c_fake)
+    P, _ = gradient_penalty(critic, real, fake, _FixedEps(eps), lam=lam)
+    loss = float(s_fake.mean() - s_real.mean()) + P
+    g = critic.grads
+    return loss, g["0.weight"].copy(), g["0.bias"].copy(), g["2.weight"].copy(), g["2.bias"].copy()
+
+
+def _critic_step_by_hand(real, fake, eps, W1, b1, W2, b2, lam, bad=()):
+    """The same in NumPy, step by step; ``bad``: the known mistakes to make (for the hints)."""
+    N = real.shape[0]
+    dW1, db1 = np.zeros_like(W1), np.zeros_like(b1)
+    dW2, db2 = np.zeros_like(W2), np.zeros_like(b2)
+    sign = -1.0 if "W signs" in bad else 1.0
+    scale = 1.0 if "W sum" in bad else 1.0 / N
+    w_term = 0.0
+    for x, ds_value in ((real, -sign * scale), (fake, sign * scale)):
+        t = np.tanh(x @ W1.T + b1)
+        s = t @ W2.T + b2
+        w_term += ds_value / scale / N * float(s.sum())      # −mean f(real) + mean f(fake)
+        ds = np.full((N, 1), ds_value)
+        dW2 += ds.T @ t
+        db2 += ds.sum(0)
+        da = (ds @ W2) * (1 - t * t)
+        dW1 += da.T @ x
+        db1 += da.sum(0)
+    if "no penalty" in bad:
+        return (w_term, dW1, db1, dW2, db2)
+    if "at real" in bad:
+        x_hat = real.copy()
+    elif "at fake" in bad:
+        x_hat = fake.copy()
+    elif "eps swapped" in bad:
+        x_hat = eps * fake + (1 - eps) * real
+    else:
+        x_hat = eps * real + (1 - eps) * fake
+    a = x_hat @ W1.T + b1
+    t = np.tanh(a)
+    d1, d2 = 1 - t * t, -2 * t * (1 - t * t)
+    g = ((np.ones((N, 1)) @ W2) * d1) @ W1                                   # ∇ₓ f(x̂): (N, D)
+    norm = np.sqrt((g * g).sum(axis=1, keepdims=True))
+    P = lam * float(np.mean((norm - 1) ** 2))
+    v = (2 * lam / N) * (norm - 1) * g / np.where(norm > 0, norm, 1.0)
+    if "v without 1/N" in bad:
+        v = v * N
+    a_dot = v @ W1.T                                                         # the tangent pass
+    t_dot = d1 * a_dot
+    ds = np.ones((N, 1)) if "seed dy 1" in bad else np.zeros((N, 1))          # (dy, dẏ) = (0, 1)
+    ds_dot = np.ones((N, 1))
+    dt, dt_dot = ds @ W2, ds_dot @ W2                                        # Linear 2
+    dW2 += ds.T @ t + ds_dot.T @ t_dot
+    db2 += ds.sum(0) + (ds_dot.sum(0) if "b2 in the tangent" in bad else 0)
+    da = d1 * dt + (0 if "no sigma''" in bad else d2 * a_dot * dt_dot)       # Tanh
+    da_dot = d1 * dt_dot
+    dW1 += da.T @ x_hat + (0 if "no tangent term in dW1" in bad else da_dot.T @ v)   # Linear 1
+    db1 += da.sum(0)
+    return (w_term + P, dW1, db1, dW2, db2)
+
+
+_CRITIC_HINTS = {
+    "no sigma''": "the second-order term of tanh is missing: in the tangent pass's backward, "
+                  "dx = σ'(x)·dy + σ''(x)·ẋ·dẏ (exercise 7.2), and here dy = 0 at the top, so "
+                  "the penalty's whole gradient to W1 and b1 through the pre-activations comes "
+                  "from σ''.",
+    "seed dy 1": "the tangent pass's backward is seeded with (dy, dẏ) = (0, 1): the penalty "
+                 "depends on ṡ = ⟨v, ∇ₓS⟩, not on the critic's value S itself (seeding dy = 1 "
+                 "adds ∇θ Σ f(x̂), which is not part of the loss).",
+    "W signs": "the critic MINIMISES L = mean f(fake) − mean f(real) + P: the scores' "
+               "gradients are +1/N for the fakes and −1/N for the real samples.",
+    "W sum": "L = mean f(fake) − mean f(real) + P: means over the batch, so each score's "
+             "gradient is ±1/N, not ±1.",
+    "at real": "the penalty is taken at the interpolates x̂ = ε·real + (1 − ε)·fake, not at "
+               "the real samples (that would be R1's place).",
+    "at fake": "the penalty is taken at the interpolates x̂ = ε·real + (1 − ε)·fake, not at "
+               "the fakes.",
+    "eps swapped": "x̂ = ε·real + (1 − ε)·fake: ε weighs the REAL sample (you swapped real and "
+                   "fake).",
+    "no penalty": "the gradient penalty P (and its gradient) is missing: L = mean f(fake) − "
+                  "mean f(real) + λ·mean(‖∇ₓf(x̂)‖ − 1)².",
+    "v without 1/N": "P is a MEAN over the batch, so v = ∂P/∂g carries 1/N (exercise 7.1).",
+    "no tangent term in dW1": "W1 is in both outputs of the first layer, a = x̂W1ᵀ + b1 and "
+                              "ȧ = ẋW1ᵀ: dW1 collects dȧᵀ ẋ too (exercise 7.3), with ẋ = v.",
+    "b2 in the tangent": "ṡ = ṫ W2ᵀ has no bias: b2 gets nothing from the penalty (its "
+                         "gradient is that of the Wasserstein term only).",
+}
+
+
+def _critic_cases(rng):
+    def case(name, N, D, H, lam, eps=None, scale=0.8):
+        real, fake = rng.standard_normal((N, D)), 1.5 + rng.standard_normal((N, D))
+        eps = rng.uniform(0, 1, (N, 1)) if eps is None else np.asarray(eps, float).reshape(N, 1)
+        W1, b1 = scale * rng.standard_normal((H, D)), 0.5 * rng.standard_normal(H)
+        W2, b2 = scale * rng.standard_normal((1, H)), 0.5 * rng.standard_normal(1)
+        return name, real, fake, eps, W1, b1, W2, b2, lam
+    return [
+        case("N = 5 points in 2-D, 8 hidden units, λ = 10", 5, 2, 8, 10.0),
+        case("batch 1, D = 3, 4 hidden units, λ = 1", 1, 3, 4, 1.0),
+        case("N = 6, D = H = 4 (W1 square), λ = 0.5", 6, 4, 4, 0.5),
+        case("N = 4, ε = 0, 1, 0.3, 0.9 (x̂ at a fake, at a real sample), λ = 3", 4, 2, 6, 3.0,
+             eps=[0.0, 1.0, 0.3, 0.9], scale=1.2),
+    ]
+
+
+@by_hand("7.4", also=("gradient_penalty", "input_gradient_backward"))
+@_quiet
+def check_critic_step(critic_step, seed=74):
+    """Exercise 7.4: ``critic_step(real, fake, eps, W1, b1, W2, b2, lam) -> (loss, dW1, db1,
+    dW2, db2)``: for the critic f(x) = tanh(x W1ᵀ + b1) W2ᵀ + b2 (W1 (H, D), b1 (H,), W2
+    (1, H), b2 (1,)), the WGAN-GP critic loss
+
+        L = mean f(fake) − mean f(real) + λ·mean_n (‖∇ₓf(x̂_n)‖ − 1)²,
+        x̂ = ε·real + (1 − ε)·fake   (ε: (N, 1), given),
+
+    and its gradient with respect to every parameter. real, fake: (N, D). As minigan's
+    critic loss with :func:`minigan.nn.penalty.gradient_penalty` drawing the same ε.
+    """
+    fn = critic_step
+    rng = np.random.default_rng(seed)
+    cases = _critic_cases(rng)
+    names = ("loss", "dW1", "db1", "dW2", "db2")
+    for case, real, fake, eps, W1, b1, W2, b2, lam in cases:
+        args = dict(real=real, fake=fake, eps=eps, W1=W1, b1=b1, W2=W2, b2=b2, lam=lam)
+        expected = _critic_step_reference(real, fake, eps, W1, b1, W2, b2, lam)
+        out = _call(fn, args, case, readonly=("real", "fake", "eps", "W1", "b1", "W2", "b2"),
+                    error_hint="the shapes: x̂W1ᵀ is (N, D)·(D, H); g = ((1·W2)·tanh'(a)) W1 is "
+                    "(N, H)·(H, D); dW1 = daᵀ x̂ + dȧᵀ v is (H, N)·(N, D).")
+        got = _unpack(fn, out, names, case)
+        wrong = {bad: _critic_step_by_hand(real, fake, eps, W1, b1, W2, b2, lam, bad=(bad,))
+                 for bad in _CRITIC_HINTS}
+        loss_ref = expected[0]
+        w_only = wrong["no penalty"][0]
+        loss_mistakes = [(v[0], _CRITIC_HINTS[bad]) for bad, v in wrong.items()]
+        loss_mistakes += [(-loss_ref, "the critic's loss is mean f(fake) − mean f(real) + P "
+                                      "(the NEGATIVE of the Wasserstein estimate, plus P)."),
+                          (-w_only, "that is the Wasserstein estimate mean f(real) − mean "
+                                    "f(fake); the loss is its negative plus the penalty P.")]
+        _compare(fn, "the loss", got[0], loss_ref, case, mistakes=loss_mistakes,
+                 shape_hints={(): None})
+        for k in range(1, 5):
+            mistakes = [(v[k], _CRITIC_HINTS[bad]) for bad, v in wrong.items()]
+            if k == 1 and W1.shape[0] == W1.shape[1]:
+                mistakes.append((expected[1].T, "dW1 has W1's shape (H, D): dW1 = daᵀ x + "
+                                                "dȧᵀ ẋ; it looks transposed."))
+            _compare(fn, names[k], got[k], expected[k], case, mistakes=mistakes,
+                     shape_hints={expected[k].shape[::-1]: f"{names[k]} has the shape of its "
+                                  "parameter; it looks transposed."})
+    _passed(fn, f"the loss and the gradients of W1, b1, W2, b2 match minigan's critic loss with "
+            f"gradient_penalty on {len(cases)} cases (batch 1, W1 square, ε = 0 and 1).")

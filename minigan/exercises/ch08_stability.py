@@ -12,6 +12,8 @@ check                                  exercise    the learner writes
 check_power_iteration                  8.1         power_iteration(W, u, n_iter) -> (sigma, u, v)
 check_pack                             8.2         pack(x, m) -> (N/m, m·D)
 check_reverse_kl_modes                 8.3         reverse_kl_modes(counts) -> float
+check_spectral_norm_linear             8.4         spectral_norm_linear(x, W, b, u, dy)
+                                                   -> (y, dx, dW, db)
 =====================================  ==========  ==============================================
 """
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 
 from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
 
-__all__ = ["check_power_iteration", "check_pack", "check_reverse_kl_modes"]
+__all__ = ["check_power_iteration", "check_pack", "check_reverse_kl_modes",
+           "check_spectral_norm_linear"]
 
 
 # --------------------------------------------------------------------------------------
@@ -339,3 +342,138 @@ def check_reverse_kl_modes(reverse_kl_modes):
                             "mode_metrics does): test counts.sum() == 0 first.")
     _passed(fn, f"{len(cases) + 1} cases: empty modes (0·log 0 = 0), one mode (log K), balanced "
             "(0), grid25, and inf when there is no sample at all.")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 8.4: a spectrally normalised linear layer, forward and backward
+# --------------------------------------------------------------------------------------
+
+def _spectral_reference(x, W, b, u, dy):
+    """minigan's SpectralNorm(Linear) in evaluation mode (u held, no power step): (y, dx, dW, db)."""
+    from ..nn import Linear, SpectralNorm
+    M, K = W.shape
+    layer = SpectralNorm(Linear(K, M, rng=np.random.default_rng(0), dtype="float64"),
+                         rng=np.random.default_rng(0)).eval()
+    layer.params["weight"][...] = W
+    layer.params["bias"][...] = b
+    layer.u[...] = u
+    layer.zero_grad()
+    y, cache = layer.forward(x)
+    dx = layer.backward(dy, cache)
+    return y, dx, layer.grads["weight"].copy(), layer.grads["bias"].copy()
+
+
+def _spectral_cases(rng):
+    def unit(a):
+        return a / np.linalg.norm(a)
+
+    def case(name, N, K, M, u=None):
+        W = rng.standard_normal((M, K))
+        return (name, rng.standard_normal((N, K)), W, rng.standard_normal(M),
+                unit(rng.standard_normal(M)) if u is None else u(W), rng.standard_normal((N, M)))
+
+    def converged(W):
+        u = unit(np.ones(W.shape[0]))
+        for _ in range(100):
+            u = unit(W @ unit(W.T @ u))
+        return u
+
+    return [case("N = 7, Linear(6, 5), a random unit u", 7, 6, 5),
+            case("batch 1, Linear(4, 3)", 1, 4, 3),
+            case("a square W (4, 4), N = 3", 3, 4, 4),
+            case("Linear(5, 1), a logit layer (u = [1])", 6, 5, 1, u=lambda W: np.ones(1)),
+            case("Linear(3, 6), u the converged top singular vector", 4, 3, 6, u=converged)]
+
+
+def _spectral_pieces(x, W, b, u, dy):
+    v = W.T @ u
+    v = v / np.linalg.norm(v)
+    sigma = float(u @ W @ v)
+    W_sn = W / sigma
+    G = dy.T @ x
+    return v, sigma, W_sn, G
+
+
+@by_hand("8.4")
+@_quiet
+def check_spectral_norm_linear(spectral_norm_linear, seed=84):
+    """Exercise 8.4: ``spectral_norm_linear(x, W, b, u, dy) -> (y, dx, dW, db)``: the linear
+    layer y = x W_snᵀ + b with W_sn = W/σ, in evaluation mode (u, a unit vector (M,), is
+    held: v = Wᵀu/‖Wᵀu‖, σ = uᵀWv, no power step), and its backward pass for the upstream
+    gradient dy (N, M): dx = dy W_sn, dW = (G − ⟨G, W_sn⟩·u vᵀ)/σ with G = dyᵀx, db = Σ_n dy_n.
+    x: (N, K), W: (M, K), b: (M,). As :class:`minigan.nn.SpectralNorm` around a Linear.
+    """
+    fn = spectral_norm_linear
+    rng = np.random.default_rng(seed)
+    cases = _spectral_cases(rng)
+    for case, x, W, b, u, dy in cases:
+        N, K = x.shape
+        M = W.shape[0]
+        y_ref, dx_ref, dW_ref, db_ref = _spectral_reference(x, W, b, u, dy)
+        out = _call(fn, {"x": x, "W": W, "b": b, "u": u, "dy": dy}, case,
+                    readonly=("x", "W", "b", "u", "dy"),
+                    error_hint="the shapes: v = Wᵀu is (K,), σ = uᵀWv a number, y = x W_snᵀ + b is "
+                    "(N, K)·(K, M), dW = G − ⟨G, W_sn⟩·u vᵀ with G = dyᵀx (M, N)·(N, K) and "
+                    "u vᵀ = np.outer(u, v) (M, K).")
+        y, dx, dW, db = _unpack(fn, out, ("y", "dx", "dW", "db"), case)
+        v, sigma, W_sn, G = _spectral_pieces(x, W, b, u, dy)
+        s_exact = float(np.linalg.svd(W, compute_uv=False)[0])
+        u1 = W @ v
+        u1 = u1 / np.linalg.norm(u1)                       # after one power step (training mode)
+        v1 = W.T @ u1
+        v1 = v1 / np.linalg.norm(v1)
+        s_step = float(u1 @ W @ v1)
+        v_raw = W.T @ u
+        s_raw = float(u @ W @ v_raw)                       # v not normalised: ‖Wᵀu‖²
+        eval_hint = ("in evaluation mode the layer takes NO power step: v = Wᵀu/‖Wᵀu‖ from the "
+                     "given u, σ = uᵀWv (you updated u first, as training mode does).")
+        sigma_hints = [
+            (s_exact, "σ is the ESTIMATE from the given u, σ = uᵀWv with v = Wᵀu/‖Wᵀu‖, not the "
+                      "exact largest singular value (np.linalg.svd): the layer must be cheap, and "
+                      "its backward pass is exact for the σ it uses."),
+            (s_step, eval_hint),
+            (s_raw, "v must be a unit vector, v = Wᵀu / ‖Wᵀu‖ (without that σ = ‖Wᵀu‖²)."),
+            (float(np.linalg.norm(W)), "that is the Frobenius norm ‖W‖_F; σ = uᵀWv."),
+        ]
+        _compare(fn, "y", y, y_ref, case, mistakes=[
+            (x @ W.T + b, "the layer uses the normalised weight W_sn = W/σ: y = x W_snᵀ + b."),
+            (x @ W_sn.T, "add the bias: y = x W_snᵀ + b (the bias is not normalised)."),
+            ((x @ W.T + b) / sigma, "only the weight is divided by σ: y = x (W/σ)ᵀ + b, the bias "
+                                    "stays as it is."),
+        ] + [(x @ W.T / s + b, h) for s, h in sigma_hints],
+            shape_hints={(N, K): "y = x W_snᵀ + b has one column per ROW of W: (N, M)."})
+        _compare(fn, "dx", dx, dx_ref, case, mistakes=[
+            (dy @ W, "the layer multiplies by W_sn = W/σ, so dx = dy W_sn, not dy W."),
+        ] + [(dy @ W / s, h) for s, h in sigma_hints],
+            shape_hints={(N, M): "dx has x's shape (N, K): dx = dy W_sn."})
+        uv = np.outer(u, v)
+        inner = float((G * W_sn).sum())
+        sq = M == K
+        dW_mistakes = [
+            (G / sigma, "the second term is missing: σ depends on W too (∂σ/∂W = u vᵀ), so "
+                        "dW = (G − ⟨G, W_sn⟩·u vᵀ)/σ, not G/σ."),
+            (G, "G = dyᵀx is the gradient with respect to W_sn; the parameter is W, and W_sn = "
+                "W/σ(W): dW = (G − ⟨G, W_sn⟩·u vᵀ)/σ."),
+            ((G - float((G * W).sum()) * uv) / sigma,
+             "the inner product is ⟨G, W_sn⟩ = ⟨G, W⟩/σ: dW = G/σ − (⟨G, W⟩/σ²)·u vᵀ."),
+            ((G + inner * uv) / sigma, "the second term is SUBTRACTED: scaling W up scales σ up, "
+                                       "which cancels part of G: dW = (G − ⟨G, W_sn⟩·u vᵀ)/σ."),
+            (G - inner * uv, "divide the whole by σ: dW = (G − ⟨G, W_sn⟩·u vᵀ)/σ."),
+            ((G - inner * uv) / sigma ** 2, "divide by σ once: dW = (G − ⟨G, W_sn⟩·u vᵀ)/σ."),
+            ((G - inner * np.outer(v, u).T) / sigma if sq else np.zeros(0),
+             "∂σ/∂W = u vᵀ, np.outer(u, v), shape (M, K): u for the rows, v for the columns "
+             "(yours has them the other way round)."),
+            (dW_ref.T if sq else np.zeros(0), "dW has W's shape (M, K): G = dyᵀx, not xᵀdy; it "
+                                              "looks transposed."),
+            ((G - inner * uv) / sigma / N, "the layer sums over the batch: do not divide by N."),
+            ((G - float((G * (W / s_exact)).sum()) * uv) / s_exact, sigma_hints[0][1]),
+            ((G - float((G * (W / s_step)).sum()) * np.outer(u1, v1)) / s_step, eval_hint),
+        ]
+        _compare(fn, "dW", dW, dW_ref, case, mistakes=dW_mistakes,
+                 shape_hints={(K, M): "dW has W's shape (M, K): G = dyᵀx; it looks transposed."})
+        _compare(fn, "db", db, db_ref, case, mistakes=[
+            (dy.mean(axis=0), "the layer sums over the batch: db = dy.sum(axis=0), not the mean."),
+            (dy.sum(axis=0) / sigma, "the bias is not normalised: db = Σ_n dy_n, without 1/σ."),
+        ], shape_hints={(N,): "db = dy.sum(axis=0): one entry per output, (M,)."})
+    _passed(fn, f"y, dx, dW and db match minigan's SpectralNorm(Linear) in evaluation mode on "
+            f"{len(cases)} cases (batch 1, a square W, a logit layer, a converged u).")

@@ -75,6 +75,9 @@ _CELL_HINTS = {
              "uses (i, f, o, g)). The third quarter, a[:, 2H:3H], is the candidate g (tanh), the "
              "fourth the output gate o.",
     "no_f": "c = f ⊙ c_prev + i ⊙ g, so ∂c/∂c_prev = f: dc_prev = dc ⊙ f, not dc itself.",
+    "dc_prev_from_next": "dc_prev = dc ⊙ f with the TOTAL gradient of c, dc = dc_next + "
+                         "dh_next ⊙ o ⊙ (1 − tanh²c), not dc_next alone: the path through h "
+                         "reaches c_prev too.",
     "c_new_in_f": "∂c/∂f = c_prev, the OLD cell state (c = f ⊙ c_prev + i ⊙ g): "
                   "da_f = dc ⊙ c_prev ⊙ f(1 − f), not with the new c.",
     "dc_in_o": "the output gate only acts through h = o ⊙ tanh(c): da_o = dh_next ⊙ tanh(c) ⊙ "
@@ -106,6 +109,8 @@ def _cell_backward(dh, dc, x, h_prev, c_prev, W_ih, W_hh, b, mistake=None):
     dW_ih = x.T @ da if mistake == "dW_ih_transposed" else da.T @ x
     db = da.mean(axis=0) if mistake == "db_mean" else da.sum(axis=0)
     dc_prev = dc_total if mistake == "no_f" else dc_total * f
+    if mistake == "dc_prev_from_next":
+        dc_prev = dc * f + np.zeros_like(c)
     return dx, da @ W_hh, dc_prev, dW_ih, da.T @ h_prev, db
 
 
@@ -224,6 +229,10 @@ _BPTT_HINTS = {
               "used): dh_next = dys[t] + the carried dh_prev, not the carried part alone.",
     "no_final": "the backward loop starts from the gradients of the final state: "
                 "dh = dh_T and dc = dc_T before step T − 1, not zeros.",
+    "no_final_h": "the backward loop starts from the gradients of the final state, BOTH of "
+                  "them: dh = dh_T (and dc = dc_T) before step T − 1; dh_T is missing.",
+    "no_final_c": "the backward loop starts from the gradients of the final state, BOTH of "
+                  "them: dc = dc_T (and dh = dh_T) before step T − 1; dc_T is missing.",
     "overwrite": "the weights are shared by every step, so their gradient is the SUM of every "
                  "step's: dW_ih += (this step's), not =. You kept one step only.",
     "last_only": "the weights are shared by every step, so their gradient is the SUM over all "
@@ -240,8 +249,8 @@ _BPTT_HINTS = {
 def _bptt(dys, dh_T, dc_T, xs, hs, cs, W_ih, W_hh, b, mistake=None):
     """(dxs, dh0, dc0, dW_ih, dW_hh, db) by the cell's backward in a loop; one known mistake."""
     T = xs.shape[0]
-    dh = np.zeros_like(dh_T) if mistake == "no_final" else dh_T.copy()
-    dc = np.zeros_like(dc_T) if mistake == "no_final" else dc_T.copy()
+    dh = np.zeros_like(dh_T) if mistake in ("no_final", "no_final_h") else dh_T.copy()
+    dc = np.zeros_like(dc_T) if mistake in ("no_final", "no_final_c") else dc_T.copy()
     dxs = np.zeros(xs.shape)
     dW_ih, dW_hh, db = np.zeros(W_ih.shape), np.zeros(W_hh.shape), np.zeros(b.shape)
     steps = []
@@ -304,6 +313,59 @@ def _bptt_reference(dys, dh_T, dc_T, xs, h0, c0, W_ih, W_hh, b):
             g["bias_ih_l0"].copy())
 
 
+class _MinigansCell:
+    """9.2 builds on 9.1: while the learner's ``lstm_bptt_backward`` runs, the name
+    ``lstm_cell_backward`` in its namespace is minigan's answer to exercise 9.1 (its LSTMCell,
+    in float64), so that a wrong or unfinished 9.1 cannot fail 9.2; restored afterwards, pass
+    or fail. ``calls`` counts how often the loop called it."""
+
+    NAME = "lstm_cell_backward"
+
+    def __init__(self, fn):
+        import inspect
+        self.fn = fn
+        self.space = getattr(inspect.unwrap(fn), "__globals__", None)
+        self.calls = 0
+
+    def cell(self, dh_next, dc_next, x, h_prev, c_prev, W_ih, W_hh, b):
+        self.calls += 1
+        args = (dh_next, dc_next, x, h_prev, c_prev, W_ih, W_hh, b)
+        return _cell_reference(*(np.asarray(a, dtype=np.float64) for a in args))
+
+    def __call__(self, *args):
+        space = self.space
+        if space is None:
+            return self.fn(*args)
+        had, old = self.NAME in space, space.get(self.NAME)
+        space[self.NAME] = self.cell
+        try:
+            return self.fn(*args)
+        finally:
+            if had:
+                space[self.NAME] = old
+            else:
+                del space[self.NAME]
+
+    def own_cell_problem(self):
+        """None if the learner's own ``lstm_cell_backward`` passes exercise 9.1 (or there is
+        none); else what is wrong with it, in a few words."""
+        import contextlib
+        import io
+        own = (self.space or {}).get(self.NAME)
+        if not callable(own):
+            return None
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                check_lstm_cell_backward(own)
+        except NotImplementedError:
+            return "it is not written yet (it raises NotImplementedError)"
+        except ExerciseError as exc:
+            return "check_lstm_cell_backward says: " + str(exc).split("\n")[0]
+        except Exception as exc:                      # noqa: BLE001 (the learner's code)
+            return f"it raises {type(exc).__name__}: {exc}"
+        return None
+
+
 @by_hand("9.2")
 @_quiet
 def check_lstm_bptt_backward(lstm_bptt_backward, seed=91):
@@ -315,8 +377,44 @@ def check_lstm_bptt_backward(lstm_bptt_backward, seed=91):
     h_{t+1} = hs[t + 1]; dh_T, dc_T (N, H) the gradients of the final state. W_ih (4H, I),
     W_hh (4H, H), b (4H,). Returns dxs (T, N, I), dh0, dc0 (N, H) and the weight gradients.
     Cases: T = 1 (one cell), T = 2 with batch 1, T = 3, non-zero initial states.
+
+    The loop is checked on its own: while it runs, ``lstm_cell_backward`` (the name exercise
+    9.2 asks it to call) is minigan's answer to exercise 9.1, not the learner's, so that a
+    wrong 9.1 cannot fail 9.2. A loop that does not call it by that name runs as written; if
+    it then fails and the learner's own ``lstm_cell_backward`` does not pass exercise 9.1,
+    the message says so.
     """
-    fn = lstm_bptt_backward
+    import functools
+    runner = _MinigansCell(lstm_bptt_backward)
+
+    @functools.wraps(lstm_bptt_backward)
+    def fn(*args):
+        return runner(*args)
+
+    try:
+        _check_bptt_cases(fn, runner, seed)
+    except ExerciseError as exc:
+        problem = runner.own_cell_problem() if runner.calls == 0 else None
+        if problem is None:
+            raise
+        raise ExerciseError(
+            f"{exc}\nHint: the real culprit may be exercise 9.1. Your {_name(fn)} does not "
+            f"call `lstm_cell_backward` by that name (so the check could not put minigan's in "
+            f"its place; a default argument or another name binds your own), and your "
+            f"lstm_cell_backward does not pass exercise 9.1: {problem}") from None
+    cases = "4 cases (T = 1, 2, 3, batch 1, non-zero initial states)"
+    if runner.calls == 0:
+        _passed(fn, f"dxs, dh0, dc0 and the weight gradients match minigan's LSTM on {cases}.")
+        return
+    problem = runner.own_cell_problem()
+    _passed(fn, f"dxs, dh0, dc0 and the weight gradients match minigan's LSTM on {cases}; "
+            "your loop ran with minigan's lstm_cell_backward in place of yours"
+            + ("." if problem is None else
+               ", and YOURS does not pass exercise 9.1 yet: fix it before you use this loop "
+               "with it."))
+
+
+def _check_bptt_cases(fn, runner, seed):
     rng = np.random.default_rng(seed)
     cases = [("one step", 1, 2, 3, 2), ("two steps, batch 1", 2, 1, 3, 3),
              ("three steps", 3, 3, 2, 4), ("three steps, I = H", 3, 2, 3, 3)]
@@ -340,13 +438,16 @@ def check_lstm_bptt_backward(lstm_bptt_backward, seed=91):
                                           "(N, H): what the last backward step returns."},
                        "dc0": {(T, N, H): "dc0 is the gradient of the initial state c0 only, "
                                           "(N, H)."}}
-        fallback = ("with T = 1 this is one call of the cell's backward, from dh_next = "
-                    "dys[0] + dh_T and dc_next = dc_T: check exercise 9.1 first."
-                    if T == 1 else None)
+        fallback = None
+        if T == 1:
+            fallback = ("with T = 1 this is one call of the cell's backward, from dh_next = "
+                        "dys[0] + dh_T and dc_next = dc_T, returning its dx as dxs[0] and its "
+                        "dh_prev, dc_prev as dh0, dc0"
+                        + (" (the check ran your loop with minigan's lstm_cell_backward, so the "
+                           "cell is not the problem)." if runner.calls else
+                           ": check exercise 9.1 first."))
         _compare_all(fn, _BPTT_OUTPUTS, got, expected, wrong, _BPTT_HINTS, case, shape_hints,
                      fallback)
-    _passed(fn, f"dxs, dh0, dc0 and the weight gradients match minigan's LSTM on "
-            f"{len(cases)} cases (T = 1, 2, 3, batch 1, non-zero initial states).")
 
 
 # --------------------------------------------------------------------------------------
@@ -371,6 +472,10 @@ def _reinforce_reference(logits, actions, rewards, baseline):
     dz = np.exp(logp)
     dz[rows, actions] -= 1
     return loss, dz * (A / N)[:, None]
+
+
+_NV_HINT = ("the mean is over the N samples only, loss = −(1/N) Σ_n (r_n − b_n) log π(a_n): "
+            "np.mean of an (N, V) array (say (r − b)·onehot·log softmax) divides by N·V.")
 
 
 @by_hand("9.3")
@@ -427,6 +532,7 @@ def check_reinforce_grad(reinforce_grad, seed=92):
             (-loss_ref, "the loss is MINUS the mean of (r − b)·log π(a): minimising it raises "
              "the log-probability of actions with a high reward."),
             (N * loss_ref, "average over the batch (a mean, 1/N), not a sum."),
+            (loss_ref / V, _NV_HINT),
             ((-np.mean(rewards * logp_a)) if has_b else np.zeros(0),
              "subtract the baseline: weight log π(a_n) by r_n − b_n."),
             ((-np.mean((rewards + baseline) * logp_a)) if has_b else np.zeros(0),
@@ -445,6 +551,7 @@ def check_reinforce_grad(reinforce_grad, seed=92):
              "(softmax(z) − onehot(a)), and the −onehot(a) is the part that says WHICH action "
              "was taken."),
             (N * dz_ref, "the loss is a mean over the batch: divide by N."),
+            (dz_ref / V, _NV_HINT),
             ((rewards / N)[:, None] * (p - onehot) if has_b else np.zeros(0),
              "subtract the baseline: the weight of row n is r_n − b_n."),
             (((rewards + baseline) / N)[:, None] * (p - onehot) if has_b else np.zeros(0),

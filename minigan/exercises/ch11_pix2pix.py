@@ -16,6 +16,8 @@ check_skip_backward                    11.2        skip_backward(d_cat, c_u, dee
 check_instance_norm_backward           11.3        instance_norm_backward(dy, x, gamma, eps)
                                                    -> (dx, dgamma, dbeta)
 check_receptive_field                  11.4        receptive_field(layers) -> (size, jump, first)
+check_pix2pix_g_loss                   11.5        pix2pix_g_loss(x, fake, y, D, lam)
+                                                   -> (loss_gan, loss_l1, dfake)
 =====================================  ==========  ==============================================
 
 Conventions: images (N, C, H, W); ``l1_loss`` is the MEAN absolute error with the subgradient 0
@@ -24,16 +26,21 @@ H·W values with the biased variance, y = γ_c·x̂ + β_c (minigan.nn.InstanceN
 the skip concatenates [u, e] (the deeper path's output first, as minigan's UNet); a layer of a
 receptive-field stack is ``(kernel, stride, padding)`` and the answer is per axis for square
 kernels: size and jump in input pixels, ``first`` the input index of the first pixel that output
-0 sees (negative when it reaches into the padding), as minigan.nn.receptive_field.
+0 sees (negative when it reaches into the padding), as minigan.nn.receptive_field. G's loss
+(11.5) is Pix2Pix.g_loss_and_backward's for the objective "l1+cgan": the non-saturating
+BCE(D([x, ŷ]), 1) averaged over every logit of the PatchGAN's map, plus λ·mean|ŷ − y|, and its
+gradient with respect to G's output ŷ (the share of D's input gradient that belongs to ŷ, the
+last channels of [x, ŷ], plus λ·sign(ŷ − y)/n).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .checker import by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet, _unpack
+from .checker import (by_hand, ExerciseError, _call, _compare, _name, _passed, _quiet,
+                      _sigmoid, _softplus, _unpack)
 
 __all__ = ["check_l1_loss", "check_instance_norm_backward", "check_skip_backward",
-           "check_receptive_field"]
+           "check_receptive_field", "check_pix2pix_g_loss"]
 
 
 # --------------------------------------------------------------------------------------
@@ -86,9 +93,10 @@ def check_l1_loss(l1_loss, seed=110):
              "+sign(pred − target)."),
         ]
         if p_equal:
-            mistakes.append((np.where(diff >= 0, 1.0, -1.0) / n, "where pred == target, |u| "
-                             "has no derivative; use the subgradient 0 there (np.sign(0) = 0, "
-                             "as torch), not ±1: an exact match gets no push."))
+            ties = ("where pred == target, |u| has no derivative; use the subgradient 0 there "
+                    "(np.sign(0) = 0, as torch), not ±1: an exact match gets no push.")
+            mistakes.append((np.where(diff >= 0, 1.0, -1.0) / n, ties))
+            mistakes.append((np.where(diff > 0, 1.0, -1.0) / n, ties))
         _compare(fn, "dpred", d, d_ref, case, mistakes=mistakes)
     _passed(fn, f"loss and dpred match on {len(cases)} cases (ties included: subgradient 0).")
 
@@ -180,6 +188,10 @@ def check_instance_norm_backward(instance_norm_backward, seed=111):
              "H·W, not N·H·W."),
             (_compact_dx(dy, xh_ne, no_eps_sig, M, ax, g), "σ = √(var + eps): eps belongs "
              "inside the square root, in the forward pass and so in the backward pass."),
+            (_compact_dx(dy, xh_ne * no_eps_sig / (no_eps_sig + eps), no_eps_sig + eps, M, ax,
+                         g),
+             "σ = √(var + eps), with eps INSIDE the square root (torch's and minigan's "
+             "convention), not √var + eps."),
         ], nonfinite="σ = √(var + eps) never vanishes: is eps missing?")
         _compare(fn, "dgamma", dg, dg_ref, case, mistakes=[
             (db_ref, "dγ = Σ dy·x̂ (γ multiplies x̂); Σ dy is dβ."),
@@ -371,3 +383,184 @@ def check_receptive_field(receptive_field, seed=113):
                                   "kernels: both axes agree), not a pair."})
     _passed(fn, f"size, jump and first match brute force on {len(cases)} stacks (pix2pix's "
             "70×70 PatchGAN, stride 1 only, gaps, padding).")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 11.5: G's loss in pix2pix and its gradient into G's output
+# --------------------------------------------------------------------------------------
+
+_G_HINTS = {
+    "sign": "the sign is reversed: dfake is the gradient of the loss G DESCENDS, "
+            "BCE(D(x, ŷ), 1) + λ·mean|ŷ − y|; its negative would make the fakes more fake and "
+            "pull ŷ away from y.",
+    "minimax": "pix2pix's G uses the NON-SATURATING loss, BCE(D(x, ŷ), 1) = −mean log σ(s) "
+               "(chapter 3), not the minimax mean log(1 − σ(s)), whose gradient vanishes where "
+               "D rejects the fakes confidently.",
+    "d_fake": "that is D's loss on the fake pair, BCE(s, 0): descending it makes ŷ look MORE "
+              "fake. G's adversarial term is BCE(s, 1) (the non-saturating loss).",
+    "patch_sum": "the adversarial term is the MEAN of the BCE over every logit of D's map (the "
+                 "PatchGAN judges patches: N·h·w logits), not their sum: ds = (σ(s) − 1)/s.size.",
+    "patch_per_image": "the mean runs over every logit of the map, N·h·w of them, not over the "
+                       "N images only (that sums over each image's patches).",
+    "patch_per_patch": "the mean runs over every logit of the map, N·h·w of them, including the "
+                       "batch: dividing by h·w only sums over the N images.",
+    "l1_sum": "the L1 term is a MEAN over all entries of ŷ: its gradient is λ·sign(ŷ − y)/n with "
+              "n = ŷ.size (exercise 11.1).",
+    "l1_per_image": "the L1 term's mean runs over ALL entries of ŷ (n = N·C·H·W), not over the "
+                    "batch only.",
+    "no_lambda": "λ weights the L1 term: dfake = (D's share) + λ·sign(ŷ − y)/n. λ is missing.",
+    "lambda_on_gan": "λ weights the L1 term, not the adversarial one: dfake = (D's share) + "
+                     "λ·sign(ŷ − y)/n.",
+    "wrong_channels": "D reads [x, ŷ] (x first): the gradient of ŷ is the LAST C_y channels of "
+                      "D's input gradient, dh[:, C_x:]; the first channels belong to x (data, "
+                      "whose gradient is dropped).",
+    "order": "D reads the pair in the order [x, ŷ], the input x first (Pix2Pix.d_input: "
+             "concat_channels(x, y)); [ŷ, x] is another picture to D.",
+    "real_pair": "D must judge G's output: its input is [x, ŷ] (the fake pair), not the real "
+                 "pair [x, y].",
+    "no_gan": "the adversarial term is missing: add the gradient that comes back through D, "
+              "the ŷ-channels of D.backward(ds, cache).",
+    "no_l1": "the L1 term is missing: add λ·sign(ŷ − y)/n (exercise 11.1).",
+    "l1_subgradient": "where ŷ == y, |u| has no derivative: use the subgradient 0 there "
+                      "(np.sign(0) = 0), as minigan.nn.l1_loss (exercise 11.1).",
+    "l1_weighted": "return the L1 term UNWEIGHTED, mean|ŷ − y|, as Pix2Pix.g_loss_and_backward: "
+                   "λ weights it in the objective and in dfake.",
+}
+
+
+def _g_parts(x, fake, y, D, lam, mistake=None):
+    """(loss_gan, loss_l1, dfake) of pix2pix's G loss, right or with one known mistake."""
+    Cx = x.shape[1]
+    if mistake == "order":
+        h = np.concatenate([fake, x], axis=1)
+    elif mistake == "real_pair":
+        h = np.concatenate([x, y], axis=1)
+    else:
+        h = np.concatenate([x, fake], axis=1)
+    s, cache = D.forward(h)
+    N = s.shape[0]
+    n_s = {"patch_sum": 1, "patch_per_image": N,
+           "patch_per_patch": s.size // N}.get(mistake, s.size)
+    sig = _sigmoid(s)
+    if mistake == "minimax":
+        loss_gan, ds = -float(_softplus(s).sum()) / n_s, -sig / n_s
+    elif mistake == "d_fake":
+        loss_gan, ds = float(_softplus(s).sum()) / n_s, sig / n_s
+    else:
+        loss_gan, ds = float(_softplus(-s).sum()) / n_s, (sig - 1) / n_s
+    dh = D.backward(ds, cache)
+    if mistake == "order":
+        dgan = dh[:, :fake.shape[1]]
+    elif mistake == "wrong_channels":
+        dgan = dh[:, :fake.shape[1]]
+    else:
+        dgan = dh[:, Cx:]
+    diff = fake - y
+    n = {"l1_sum": 1, "l1_per_image": fake.shape[0]}.get(mistake, diff.size)
+    sgn = np.where(diff >= 0, 1.0, -1.0) if mistake == "l1_subgradient" else np.sign(diff)
+    loss_l1 = float(np.abs(diff).sum()) / n
+    dl1 = sgn / n
+    if mistake == "l1_weighted":
+        loss_l1 = lam * loss_l1
+    if mistake == "no_lambda":
+        dfake = dgan + dl1
+    elif mistake == "lambda_on_gan":
+        dfake = lam * dgan + dl1
+    elif mistake == "no_gan":
+        dfake = lam * dl1
+    elif mistake == "no_l1":
+        dfake = dgan
+    else:
+        dfake = dgan + lam * dl1
+    if mistake == "sign":
+        dfake = -dfake
+    return loss_gan, loss_l1, dfake
+
+
+def _g_case(rng, N, Cx, Cy, S, d_layers, lam, p_equal):
+    """A Pix2Pix (float64, l1+cgan) with a PatchGAN of random non-trivial weights, and the
+    learner's D, a separate patch_discriminator in the same state; x, fake, y."""
+    from ..gans.pix2pix import Pix2Pix, patch_discriminator
+    model = Pix2Pix(in_channels=Cx, out_channels=Cy, size=S, objective="l1+cgan", lam=lam,
+                    depth=1, width=2, dropout=0.0, d_layers=d_layers, d_width=4,
+                    dtype="float64", seed=0)
+    for name, p, _ in model.D.named_parameters():
+        if p.ndim == 1 and not name.endswith("bias"):          # a norm's γ
+            p[...] = rng.uniform(0.5, 1.5, p.shape)
+        else:
+            p[...] = rng.normal(0.0, 0.5, p.shape)
+    x = np.where(rng.random((N, Cx, S, S)) < 0.5, -1.0, 1.0)   # a label map's ±1 channels
+    y = rng.uniform(-0.9, 0.9, (N, Cy, S, S))
+    fake = np.clip(y + rng.normal(0.0, 0.4, y.shape), -0.99, 0.99)
+    equal = rng.random(y.shape) < p_equal
+    fake[equal] = y[equal]
+    # D's logits on both sides of 0 (σ away from 0 and 1), so that the BCE variants differ
+    s = model.D.forward(np.concatenate([x, fake], axis=1))[0]
+    model.D.layers[-1].params["bias"][...] -= np.median(s)
+    D = patch_discriminator(Cx + Cy, d_layers, 4, dtype="float64")
+    D.load_state_dict(model.D.state_dict())
+    return model, D, x, fake, y
+
+
+def _g_reference(model, x, fake, y):
+    """minigan's Pix2Pix.g_loss_and_backward: (loss_gan, loss_l1, the dfake it hands to G)."""
+    seen = []
+    model.G.backward_params = lambda dfake, cache: seen.append(np.array(dfake, copy=True))
+    try:
+        loss_gan, loss_l1 = model.g_loss_and_backward(x, y, fake, None)
+    finally:
+        del model.G.backward_params
+    assert len(seen) == 1, "check_pix2pix_g_loss's own reference"
+    return float(loss_gan), float(loss_l1), seen[0]
+
+
+@by_hand("11.5")
+@_quiet
+def check_pix2pix_g_loss(pix2pix_g_loss, seed=114):
+    """Exercise 11.5: ``pix2pix_g_loss(x, fake, y, D, lam) -> (loss_gan, loss_l1, dfake)``,
+    G's loss in pix2pix (objective "l1+cgan") and its gradient with respect to G's output.
+
+    x: (N, C_x, H, W) inputs; fake: (N, C_y, H, W) G's outputs ŷ; y: the targets, like fake;
+    D: a PatchGAN (``D.forward(h) -> (logit map (N, 1, h, w), cache)``, ``D.backward(ds, cache)
+    -> dh``, the gradient of its input); lam: λ. loss_gan = BCE(D([x, ŷ]), 1), the mean over
+    every logit of the map; loss_l1 = mean|ŷ − y| (unweighted); dfake = ∂(loss_gan + λ·loss_l1)
+    /∂ŷ. Compared with minigan's Pix2Pix.g_loss_and_backward from the same D. Cases: one image,
+    the PixelGAN (a logit per pixel, where sum and mean differ most), C_x = C_y (where taking
+    the wrong channels of D's input gradient keeps the shape), outputs equal to their targets
+    (the L1 subgradient), a map of one logit per image.
+    """
+    fn = pix2pix_g_loss
+    rng = np.random.default_rng(seed)
+    #        case                                        N  Cx Cy S   d_layers lam    p_equal
+    cases = [("one image, a 16×16 PatchGAN",             1, 2, 3, 8,  1,       100.0, 0.0),
+             ("4 images, the PixelGAN (a logit a pixel)", 4, 3, 2, 6,  0,       10.0,  0.0),
+             ("C_x = C_y, λ = 1",                        2, 3, 3, 8,  1,       1.0,   0.0),
+             ("a third of the outputs equal their targets", 3, 2, 3, 8, 1,     100.0, 1 / 3),
+             ("one logit per image",                     2, 4, 3, 12, 2,       50.0,  0.0)]
+    for case, N, Cx, Cy, S, d_layers, lam, p_equal in cases:
+        model, D, x, fake, y = _g_case(rng, N, Cx, Cy, S, d_layers, lam, p_equal)
+        gan_ref, l1_ref, d_ref = _g_reference(model, x, fake, y)
+        out = _call(fn, {"x": x, "fake": fake, "y": y, "D": D, "lam": lam}, case,
+                    readonly=("x", "fake", "y"),
+                    error_hint="D reads the pair [x, ŷ] along the channels, shape (N, C_x + "
+                    "C_y, H, W): np.concatenate([x, fake], axis=1); its backward returns the "
+                    "gradient of that pair, and dfake is its last C_y channels.")
+        got = _unpack(fn, out, ("loss_gan", "loss_l1", "dfake"), case)
+        for what, v in zip(("loss_gan", "loss_l1"), got[:2]):
+            if v.shape != ():
+                raise ExerciseError(f"{_name(fn)}: {what} should be one number, got an array "
+                                    f"of shape {v.shape} (case '{case}'): a mean over all "
+                                    f"{'logits of the map' if what == 'loss_gan' else 'entries'}.")
+        wrong = {m: _g_parts(x, fake, y, D, lam, m) for m in _G_HINTS}
+        if not p_equal:
+            del wrong["l1_subgradient"]
+        for k, (what, ref) in enumerate((("loss_gan", gan_ref), ("loss_l1", l1_ref),
+                                          ("dfake", d_ref))):
+            _compare(fn, what, got[k], ref, case,
+                     mistakes=[(v[k], _G_HINTS[m]) for m, v in wrong.items()],
+                     shape_hints={(N, Cx + Cy, S, S): "that is the gradient of D's whole input "
+                                  "[x, ŷ]; dfake is its last C_y channels, dh[:, C_x:]."}
+                     if what == "dfake" else None)
+    _passed(fn, f"loss_gan, loss_l1 and dfake match Pix2Pix.g_loss_and_backward on "
+            f"{len(cases)} cases (a PatchGAN, the PixelGAN, C_x = C_y, ties, one logit per "
+            "image).")

@@ -221,12 +221,21 @@ def by_hand(exercise: str, also=()):
                 saved_lib = []
                 saved_own = {}
                 try:
+                    refused = []          # (the object itself, its name): compared by `is`
                     for (owner, attr), qual in library:
                         saved_lib.append((owner, attr, owner.__dict__.get(attr, None),
                                           attr in owner.__dict__))
+                        refused.append((getattr(owner, attr), qual))
                         setattr(owner, attr, _refuser(fn, f"minigan's {qual}", exercise))
+                    # the same functions imported by name into the learner's namespace
+                    # (`from minigan.nn.losses import bce_with_logits`) are bound there too
+                    for n, v in list(space.items()):
+                        qual = next((q for obj, q in refused if v is obj), None)
+                        if qual is not None and v is not fn:
+                            saved_own[n] = v
+                            space[n] = _refuser(fn, f"minigan's {qual}", exercise)
                     for n in also:
-                        if n in space and space[n] is not fn:
+                        if n in space and space[n] is not fn and n not in saved_own:
                             saved_own[n] = space[n]
                             space[n] = _refuser(fn, f"`{n}` (the chapter's own version)",
                                                 exercise)
