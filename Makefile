@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STEPS  ?= 3000
 
-.PHONY: demo test rounding student book book-test clean
+.PHONY: demo test emulated rounding student book book-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ demo: $(BIN)/python
 test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
+
+# The suite on an emulated GPU (minigan.emulated: a CuPy-like device on the CPU that raises
+# wherever CuPy would: an implicit conversion to NumPy, a NumPy function on a device array, a
+# host array mixed into a device operation), so that code dragging data to the host fails a
+# test without a GPU. The host-only test files are left out (tests/emulation.py says which, why).
+emulated: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder --backend=emulated tests
 
 # The training-quality tests and the notebooks' asserted cells under several roundings (BLAS
 # kernels, numba or NumPy kernels): scripts/rounding_variants.py. `--notebooks` there runs every notebook.

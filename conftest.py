@@ -1,6 +1,8 @@
 """Shared pytest set-up: headless plots, one thread per process, the ``gpu`` marker, a clean
-backend per test, and the notebooks kept whole when the suite runs on several workers."""
+backend per test, the notebooks kept whole when the suite runs on several workers, and
+``--backend=emulated``: the suite on the emulated GPU (tests/emulation.py)."""
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")   # before anything imports matplotlib.pyplot
@@ -16,6 +18,9 @@ from hypothesis import settings  # noqa: E402
 
 from minigan import backend  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
+import emulation  # noqa: E402  (tests/emulation.py)
+
 # Property tests draw the same examples on every run: a check must not pass or fail by chance.
 # `pytest --hypothesis-profile=explore` draws new ones (while developing, to look for bugs).
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
@@ -23,9 +28,37 @@ settings.register_profile("explore", deadline=None)
 settings.load_profile("ci")
 
 
+def pytest_addoption(parser):
+    parser.addoption(emulation.BACKEND_OPTION, choices=("numpy", "emulated"), default="numpy",
+                     help="the backend every test starts on: numpy (default), or emulated, a "
+                          "CuPy-like device on the CPU that fails wherever CuPy would "
+                          "(minigan.emulated; host-only test files are not collected: "
+                          "tests/emulation.py)")
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "gpu: needs CuPy and a CUDA GPU; skipped cleanly when there is none")
+    if emulation.enabled(config):
+        emulation.install_boundary()     # before the test modules import minigan's names
+        backend.use("emulated")          # for what modules and their fixtures build, too
+
+
+def pytest_report_header(config):
+    if emulation.enabled(config):
+        return (f"backend: emulated GPU (minigan.emulated); not collected: "
+                f"{len(emulation.HOST_ONLY)} host-only test files and the notebooks "
+                "(tests/emulation.py says why); quality tests skipped")
+    return None
+
+
+def pytest_ignore_collect(collection_path, config):
+    # On the emulated GPU: no host-only test file, no notebook (tests/emulation.py).
+    if emulation.enabled(config):
+        name = Path(str(collection_path)).name
+        if name in emulation.HOST_ONLY or name.endswith(".ipynb"):
+            return True
+    return None
 
 
 def _weight(item):
@@ -45,6 +78,17 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="no CuPy / CUDA GPU on this machine")
         for item in gpu_items:
             item.add_marker(skip)
+    if emulation.enabled(config):
+        # The quality runs train for minutes and measure what NumPy measures (the emulated
+        # device computes NumPy's numbers): the every-step tests cover their code on the device.
+        skip = pytest.mark.skip(reason="quality runs: NumPy's numbers, minutes on the emulated "
+                                       "device; every code path runs in the other tests")
+        for item in items:
+            if "quality" in item.keywords:
+                item.add_marker(skip)
+            reason = emulation.host_only_reason(item.name)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=f"host only: {reason}"))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -56,15 +100,17 @@ def _one_blas_thread():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_backend():
-    """Each test starts on NumPy with minigan's global generator seeded to 0, and a test
-    that switches to CuPy cannot leak that into the next one."""
-    if backend.name != "numpy":
-        backend.use("numpy")
+def _fresh_backend(request):
+    """Each test starts on NumPy (on the emulated GPU with ``--backend=emulated``) with
+    minigan's global generator seeded to 0, and a test that switches to CuPy cannot leak
+    that into the next one."""
+    start = request.config.getoption(emulation.BACKEND_OPTION)
+    if backend.name != start:
+        backend.use(start)
     backend.seed(0)
     yield
-    if backend.name != "numpy":
-        backend.use("numpy")
+    if backend.name != start:
+        backend.use(start)
 
 
 @pytest.fixture

@@ -15,6 +15,12 @@ Selecting the backend: ``minigan.use("cupy")`` or the environment variable
 forgiven; unset or empty means numpy). CuPy is imported lazily, only when asked for, and a
 clear error says what is missing if it cannot be used.
 
+A third backend, ``"emulated"``, is for tests: :mod:`minigan.emulated`, a CuPy-like device
+on the CPU that raises wherever CuPy would (an implicit conversion to NumPy, a NumPy function
+on a device array, a host array mixed into a device operation), so that CI proves the GPU
+path without a GPU (``pytest --backend=emulated``, ``make emulated``). Its numbers are
+NumPy's; it is slower than NumPy and never meant for training.
+
 A bad ``MINIGAN_BACKEND`` (an unknown name, or "cupy" where CuPy or a GPU is missing) does
 not break ``import minigan``: the package imports, ``minigan --help`` works, and the error
 (a :class:`BackendError` naming the variable, its value and the allowed values) is raised
@@ -25,7 +31,7 @@ mistake. ``minigan.use(...)`` chooses explicitly and clears the error.
 
 Random numbers: every random draw in the library goes through a ``Generator``
 returned by :func:`rng`, so that a seed makes a run reproducible. This module
-imports nothing else from minigan.
+imports nothing else from minigan but the emulated test backend (lazily, when it is used).
 """
 from __future__ import annotations
 
@@ -35,13 +41,14 @@ import os
 import numpy as np
 
 __all__ = ["xp", "use", "name", "get_array_module", "to_numpy", "asarray",
-           "seed", "rng", "default_rng", "blas_threads", "keep_freed_memory", "BackendError"]
+           "seed", "rng", "default_rng", "normal", "permutation", "blas_threads",
+           "keep_freed_memory", "BackendError"]
 
 xp = np          # the module used to create new arrays; changed by use()
-name = "numpy"   # "numpy" or "cupy"
+name = "numpy"   # "numpy", "cupy" or "emulated" (a test backend: minigan.emulated)
 _seed_state = {"rng": np.random.default_rng(0)}
 ENV = "MINIGAN_BACKEND"
-BACKENDS = ("numpy", "cupy")
+BACKENDS = ("numpy", "cupy", "emulated")
 _pending = None  # the message of the error a bad MINIGAN_BACKEND raises at first use
 
 
@@ -94,7 +101,8 @@ def gpu_available() -> bool:
 
 
 def use(backend: str) -> None:
-    """Select the array module for new arrays: ``"numpy"`` (default) or ``"cupy"``.
+    """Select the array module for new arrays: ``"numpy"`` (default) or ``"cupy"`` (or
+    ``"emulated"``, the test backend of :mod:`minigan.emulated`).
 
     The global generator is re-created on the new backend, seeded 0: call :func:`seed`
     afterwards for another seed."""
@@ -103,25 +111,37 @@ def use(backend: str) -> None:
         new = np
     elif backend == "cupy":
         new = _import_cupy()
+    elif backend == "emulated":
+        from . import emulated as new
     else:
-        raise ValueError(f"unknown backend {backend!r}: expected 'numpy' or 'cupy'")
+        raise ValueError(f"unknown backend {backend!r}: expected 'numpy' or 'cupy' "
+                         "(or 'emulated', a test backend)")
     xp, name, _pending = new, backend, None
     seed(0)
 
 
+_EMULATED_MODULE = __name__.rpartition(".")[0] + ".emulated"   # "minigan.emulated"
+
+
 def get_array_module(*arrays):
-    """numpy or cupy: the module that holds ``arrays`` (numpy for plain Python values)."""
+    """numpy or cupy (or minigan.emulated): the module that holds ``arrays`` (numpy for
+    plain Python values)."""
     for a in arrays:
         mod = type(a).__module__
         if mod.startswith("cupy"):
             import cupy
             return cupy
+        if mod == _EMULATED_MODULE:
+            from . import emulated
+            if isinstance(a, emulated.ndarray):
+                return emulated
     return np
 
 
 def to_numpy(a):
     """A NumPy copy (or view) of ``a``, wherever it lives; for plots, metrics and files."""
-    if type(a).__module__.startswith("cupy"):
+    mod = type(a).__module__
+    if mod.startswith("cupy") or mod == _EMULATED_MODULE:
         return a.get()
     return np.asarray(a)
 
@@ -136,6 +156,29 @@ def default_rng(seed_value=None):
     """A random Generator of the backend in use (numpy.random or cupy.random)."""
     _check_pending()
     return xp.random.default_rng(seed_value)
+
+
+def normal(rng, loc, scale, size):
+    """Draws from N(loc, scale²) of shape ``size`` by the generator ``rng``, on its device.
+
+    Why not ``rng.normal``: CuPy's Generator (``cupy.random.default_rng``) has no ``normal``
+    (it has ``standard_normal``, ``random``, ``uniform``, ``integers``, ...), so on a GPU that
+    call fails. A NumPy Generator keeps its own ``normal`` (the same numbers as before); any
+    other gets loc + scale·z with z standard normal."""
+    if isinstance(rng, np.random.Generator):
+        return rng.normal(loc, scale, size)
+    return loc + scale * rng.standard_normal(size)
+
+
+def permutation(rng, n):
+    """A random permutation of 0 … n−1 by the generator ``rng``, on its device.
+
+    CuPy's Generator has no ``permutation`` (nor ``choice`` or ``shuffle``): there it is the
+    order that sorts n uniform draws (``argsort``), a uniformly random permutation too. A NumPy
+    Generator keeps its own ``permutation`` (the same numbers as before)."""
+    if isinstance(rng, np.random.Generator):
+        return rng.permutation(n)
+    return rng.random(n).argsort()
 
 
 def seed(seed_value: int) -> None:

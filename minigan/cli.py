@@ -848,6 +848,7 @@ def _translate(args, model, data, label, path, fmt):
     rows of input | output | target."""
     import numpy as np
 
+    from .backend import to_numpy
     from .tasks import (MAX_PICTURE_SAMPLES, read_translation_inputs, save_translations,
                         translation_test_set)
     if label is not None:
@@ -859,7 +860,7 @@ def _translate(args, model, data, label, path, fmt):
         source = args.input
     elif data is not None:
         test = translation_test_set(data)
-        inputs, targets = np.asarray(test.inputs), np.asarray(test.targets)
+        inputs, targets = to_numpy(test.inputs), to_numpy(test.targets)   # on the backend in use
         source = f"the {data} test set"
     else:
         raise ValueError(f"the checkpoint in {args.run} records no dataset: give the inputs to "

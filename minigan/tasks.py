@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 
+from .backend import to_numpy
 from .data import DataLoader, load_dataset, make_loader
 from .data.toy import GaussianMixture
 from .evaluation.metrics import conditional_accuracy, digits_metrics, image_quality, mode_metrics
@@ -307,8 +308,8 @@ class ScenesTask:
         from .data.scenes import conditional_median
         from .evaluation.translation import translation_report
         out = model.translate(self.test.inputs, seed=self.seed + 12345)
-        targets = np.asarray(self.test.targets)
-        labels = np.asarray(self.test.labels)
+        targets = to_numpy(self.test.targets)       # the test set is on the backend in use
+        labels = to_numpy(self.test.labels)
         report = translation_report(out, targets, labels)
         control = translation_report(conditional_median(labels), targets, labels)
         report.update({f"median_{k}": v for k, v in control.items()})
@@ -434,9 +435,9 @@ def save_translations(model, path, inputs, targets=None, seed=0):
     palette."""
     from .viz import save_image_grid
     outputs = model.translate(inputs, seed=seed)
-    columns = [picture_of(np.asarray(inputs)), outputs]
+    columns = [picture_of(to_numpy(inputs)), outputs]     # (inputs: on the backend in use)
     if targets is not None:
-        columns.append(picture_of(np.asarray(targets)))
+        columns.append(picture_of(to_numpy(targets)))
     rows = np.stack(columns, axis=1).reshape((-1,) + outputs.shape[1:])
     save_image_grid(rows, path, nrow=len(columns))
     return len(outputs)

@@ -159,14 +159,14 @@ def test_sample_history_fills_then_swaps_half_on_average():
     pool = SampleHistory(4, (2,), np.float64, cond_shape=(), cond_dtype=np.int64)
     rng = np.random.default_rng(0)
     first = np.repeat(np.arange(3.0)[:, None], 2, axis=1)
-    shown, conds = pool.query(first, np.arange(3), rng)
+    shown, conds = map(backend.to_numpy, pool.query(first, np.arange(3), rng))
     assert np.array_equal(shown, first) and np.array_equal(conds, np.arange(3))
     assert int(pool.filled) == 3
     swapped, seen = 0, set(range(3))
     for i in range(200):
         values = 10 + 5 * i + np.arange(5)
-        shown, conds = pool.query(np.repeat(values[:, None], 2, axis=1).astype(np.float64),
-                                  values, rng)
+        shown, conds = map(backend.to_numpy, pool.query(
+            np.repeat(values[:, None], 2, axis=1).astype(np.float64), values, rng))
         assert np.array_equal(conds, shown[:, 0].astype(np.int64))
         old = shown[:, 0] != values
         assert set(shown[old, 0].astype(int)) <= seen | set(values.tolist())   # given before

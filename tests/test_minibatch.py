@@ -196,7 +196,7 @@ def test_matches_torch_autograd(rng):
     layer = make(rng, A, B, C)
     x = rng.standard_normal((N, A))
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
-    tT = torch.from_numpy(layer.params["T"].copy()).requires_grad_(True)
+    tT = torch.from_numpy(backend.to_numpy(layer.params["T"]).copy()).requires_grad_(True)
     tM = (tx @ tT).reshape(N, B, C)
     tc = torch.exp(-(tM[:, None] - tM[None]).abs().sum(dim=3))           # (N, N, B)
     to = (tc * (1 - torch.eye(N, dtype=tc.dtype))[:, :, None]).sum(dim=1)

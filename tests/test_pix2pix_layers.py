@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 
+from minigan import backend
 from minigan.gradcheck import check_layer, check_loss, check_scalar_function, numerical_gradient
 from minigan.nn import (AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten,
                         Highway, InstanceNorm2d, LeakyReLU, Linear, ReceptiveField, ReLU,
@@ -308,7 +309,7 @@ def test_concat_channels_errors(rng):
 
 # --- 4. dropout at test time ------------------------------------------------------------------------
 def test_dropout_always_drops_in_eval_mode_and_the_default_does_not(rng):
-    x = rng.uniform(0.5, 1.5, (8, 50))
+    x = backend.asarray(rng.uniform(0.5, 1.5, (8, 50)))     # on the backend in use (`is`, below)
     always = Dropout(0.5, rng=np.random.default_rng(1), always=True).eval()
     y, _ = always.forward(x)
     assert np.mean(y == 0) == pytest.approx(0.5, abs=0.05)

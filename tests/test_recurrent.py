@@ -317,7 +317,7 @@ def test_matches_torch(name, L, batch_first, rng):
         theirs = getattr(torch.nn, name)(3, 5, num_layers=L, batch_first=batch_first).double()
     with torch.no_grad():
         for k, v in ours.params.items():
-            getattr(theirs, k).copy_(torch.from_numpy(v))
+            getattr(theirs, k).copy_(torch.from_numpy(backend.to_numpy(v)))
     N, T = 2, 4
     if name == "LSTMCell":
         x, h, c = (rng.standard_normal((N, d)) for d in (3, 5, 5))

@@ -388,11 +388,11 @@ def test_matches_torch_spectral_norm_in_training_mode(rng):
     ours = make_conv(rng, 2, 3, 3, 2, 1, True)
     theirs = torch.nn.Conv2d(2, 3, 3, stride=2, padding=1).double()
     with torch.no_grad():
-        theirs.weight.copy_(torch.from_numpy(ours.params["weight"]))
-        theirs.bias.copy_(torch.from_numpy(ours.params["bias"]))
+        theirs.weight.copy_(torch.from_numpy(backend.to_numpy(ours.params["weight"])))
+        theirs.bias.copy_(torch.from_numpy(backend.to_numpy(ours.params["bias"])))
     theirs = torch.nn.utils.spectral_norm(theirs, n_power_iterations=1, eps=1e-12)
     with torch.no_grad():
-        theirs.weight_u.copy_(torch.from_numpy(ours.u))
+        theirs.weight_u.copy_(torch.from_numpy(backend.to_numpy(ours.u)))
     x = rng.standard_normal((2, 2, 5, 6))
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
     ty = theirs(tx)

@@ -8,6 +8,7 @@ import pytest
 import quality_runs
 from quality_runs import assert_quality
 
+from minigan import backend
 from minigan.data import ring8
 from minigan.gans.wgan import WGAN, WGANGP
 from minigan.gradcheck import numerical_gradient, rel_error
@@ -227,7 +228,7 @@ def test_conv_critic_objective_gradient():
         p[...] = rng.uniform(-0.8, 0.8, p.shape)
     real, fake = rng.standard_normal((3, 1, 4, 4)), rng.standard_normal((3, 1, 4, 4))
     # G is not differentiated here: the critic objective at fixed fakes (x̃ = G(z) is data to D)
-    model.G.forward = lambda z: (fake, None)
+    model.G.forward = lambda z: (backend.asarray(fake), None)     # where G's output would be
     z = np.zeros((3, 2))
 
     def objective():

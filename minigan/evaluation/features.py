@@ -71,7 +71,7 @@ class Classifier:
     def _as_images(self, images):
         """images (N, C, H, W) or flat (N, C·H·W), any float dtype -> float32 (N, C, H, W)
         on the backend in use."""
-        x = backend.asarray(images) if backend.name == "cupy" else images
+        x = backend.asarray(images) if backend.name != "numpy" else images
         xp = backend.get_array_module(x)
         x = xp.asarray(x)
         n_pix = int(np.prod(self.image_shape))

@@ -419,7 +419,7 @@ class Segmenter:
         return self.channels[-1]
 
     def _as_images(self, images):
-        x = backend.asarray(images) if backend.name == "cupy" else images
+        x = backend.asarray(images) if backend.name != "numpy" else images
         x = backend.get_array_module(x).asarray(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Segmenter: expected images (N, {self.in_channels}, H, W), got "

@@ -190,7 +190,7 @@ class CGAN(GAN):
         labels integer (N,) in [0, K)."""
         x, labels = self._pair(batch)
         x = GAN.prepare_batch(self, x)
-        return x, self.check_labels(labels, x.shape[0])
+        return x, backend.asarray(self.check_labels(labels, x.shape[0]))
 
     def _pair(self, batch):
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
@@ -305,8 +305,9 @@ class CDCGAN(CGAN):
         """A real (images, labels) pair, checked: images (N, C, H, W), N >= 2 (batch norm),
         in D's dtype; labels integer (N,) in [0, K)."""
         x, labels = self._pair(batch)
-        x = check_images("CDCGAN", x, self.data_shape)
-        return x.astype(self.D.dtype, copy=False), self.check_labels(labels, x.shape[0])
+        x = backend.asarray(check_images("CDCGAN", x, self.data_shape))
+        return x.astype(self.D.dtype, copy=False), backend.asarray(self.check_labels(labels,
+                                                                                     x.shape[0]))
 
     def d_input(self, x, labels):
         """D's input for images x (N, C, H, W) with labels y: [x, label maps], the code

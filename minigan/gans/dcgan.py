@@ -96,12 +96,12 @@ def dcgan_init_(net, rng):
     for layer in net.layers:
         if isinstance(layer, (Conv2d, ConvTranspose2d, Linear)):
             w = layer.params["weight"]
-            w[...] = rng.normal(0.0, 0.02, w.shape).astype(w.dtype)
+            w[...] = backend.normal(rng, 0.0, 0.02, w.shape).astype(w.dtype)
             if "bias" in layer.params:
                 layer.params["bias"][...] = 0
         elif isinstance(layer, BatchNorm2d):
             g = layer.params["weight"]
-            g[...] = rng.normal(1.0, 0.02, g.shape).astype(g.dtype)
+            g[...] = backend.normal(rng, 1.0, 0.02, g.shape).astype(g.dtype)
             layer.params["bias"][...] = 0
 
 
@@ -156,8 +156,10 @@ class DCGAN(GAN):
         return G, D, init
 
     def prepare_batch(self, x):
-        """A real batch, checked: (N, C, H, W) with N >= 2 (batch norm needs a batch)."""
-        return check_images("DCGAN", x, self.data_shape).astype(self.D.dtype, copy=False)
+        """A real batch, checked: (N, C, H, W) with N >= 2 (batch norm needs a batch), on the
+        backend in use, in D's dtype."""
+        return backend.asarray(check_images("DCGAN", x, self.data_shape)).astype(self.D.dtype,
+                                                                                 copy=False)
 
 
 def check_conv_shape(who, data_shape, n_layers, **sizes):

@@ -159,10 +159,12 @@ class GAN(GANModel):
 
     # --- pieces ----------------------------------------------------------------------
     def prepare_batch(self, x):
-        """A real batch as D takes it: checked, flattened to (N, D), in D's dtype."""
+        """A real batch as D takes it: checked, on the backend in use (a NumPy batch is moved
+        to the GPU under CuPy), flattened to (N, D), in D's dtype."""
         if not hasattr(x, "shape") or tuple(x.shape[1:]) != self.data_shape:
             raise ValueError(f"GAN: expected a batch of shape (N, {', '.join(map(str, self.data_shape))}), "
                              f"got {tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__}")
+        x = backend.asarray(x)
         return x.reshape(x.shape[0], self.data_dim).astype(self.D.dtype, copy=False)
 
     def d_input(self, x, cond=None):

@@ -203,9 +203,9 @@ def _normal_init_(net, rng):
         if name.endswith("bias"):
             p[...] = 0
         elif p.ndim == 1:                                       # a norm's γ
-            p[...] = rng.normal(1.0, 0.02, p.shape).astype(p.dtype)
+            p[...] = backend.normal(rng, 1.0, 0.02, p.shape).astype(p.dtype)
         else:
-            p[...] = rng.normal(0.0, 0.02, p.shape).astype(p.dtype)
+            p[...] = backend.normal(rng, 0.0, 0.02, p.shape).astype(p.dtype)
 
 
 class Pix2Pix(GANModel):

@@ -240,7 +240,7 @@ class RCGAN(GANModel):
                              f"{tuple(x.shape)}{hint}")
         if x.dtype.kind != "f":
             raise ValueError(f"RCGAN: expected floating-point sequences, got dtype {x.dtype}")
-        x = x.astype(self.D.dtype, copy=False)
+        x = backend.asarray(x).astype(self.D.dtype, copy=False)     # on the backend in use
         if freq is None:
             return x, None
         return x, self.normalise_cond(self._check_freq(freq, x.shape[0]))

@@ -388,7 +388,7 @@ def mismatched_partner(attrs, rng):
     (N ≥ 2 and at least two descriptions in the batch, else a ValueError)."""
     a = to_numpy(attrs).reshape(len(attrs), -1)
     N = len(a)
-    perm = to_numpy(rng.permutation(N))
+    perm = to_numpy(backend.permutation(rng, N))
     for i in range(N):
         if (a[perm[i]] == a[i]).all():
             for k in range(1, N):
@@ -482,7 +482,7 @@ class Text2Image(GANModel):
             dcgan_init_(net, init)
         if self.G.attn is not None:
             w = self.G.attn.params["weight"]
-            w[...] = init.normal(0.0, 0.02, w.shape).astype(w.dtype)
+            w[...] = backend.normal(init, 0.0, 0.02, w.shape).astype(w.dtype)
         # DAMSM's word loss: the image encoder's regions projected into the words' space, its
         # own generator (a model without it draws exactly what it drew before it existed)
         self.region_proj = None
@@ -532,7 +532,8 @@ class Text2Image(GANModel):
                              "must count the non-padding tokens")
         if int(to_numpy(tokens).max()) >= len(self.vocab):
             raise ValueError(f"Text2Image: tokens must be < the vocabulary's {len(self.vocab)}")
-        return images.astype(self.D.dtype, copy=False), tokens, attrs
+        return (backend.asarray(images).astype(self.D.dtype, copy=False),   # on the backend in use
+                backend.asarray(tokens), backend.asarray(attrs))
 
     @property
     def phase(self) -> str:
@@ -605,7 +606,7 @@ class Text2Image(GANModel):
             dfake = dfake + self.image_encoder.backward_regions(dv, dregions, c_v)
         self.G.backward(dfake, c_g)
         if self.interpolate:
-            perm = backend.asarray(to_numpy(rng.permutation(N)))
+            perm = backend.asarray(backend.permutation(rng, N))
             s_int = self.beta * sent + (1 - self.beta) * sent[perm]
             w_int, m_int, p_int = interpolated_words(words, mask, words[perm], mask[perm],
                                                      self.beta)

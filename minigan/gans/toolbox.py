@@ -29,7 +29,8 @@ import contextlib
 
 import numpy as np
 
-from ..backend import asarray, to_numpy
+from .. import backend
+from ..backend import get_array_module, to_numpy
 from ..nn.module import StateDictError, check_state_keys, checked_state_array
 
 
@@ -54,8 +55,10 @@ class _ArrayState:
         self._check_loaded(checked)
 
         def commit():
-            for k, v in checked.items():
-                arrays[k][...] = asarray(v)
+            for k, v in checked.items():        # v: NumPy; copied to the array's device
+                target = arrays[k]              # (``filled`` stays on the host)
+                target[...] = v if get_array_module(target) is np else \
+                    get_array_module(target).asarray(v)
         return commit
 
     def load_state_dict(self, state, strict=True):
@@ -114,9 +117,11 @@ class SampleHistory(_ArrayState):
 
     sample_shape, dtype: one sample as D receives it. cond_shape, cond_dtype: one sample's
     condition (None for an unconditional model). State: ``samples`` (size, *sample_shape),
-    ``conds`` (size, *cond_shape) if conditional, and ``filled`` (how many are stored)."""
+    ``conds`` (size, *cond_shape) if conditional, and ``filled`` (how many are stored).
+    ``xp``: the array module of the pool (default: the backend in use, as for parameters)."""
 
-    def __init__(self, size, sample_shape, dtype, cond_shape=None, cond_dtype=None, xp=np):
+    def __init__(self, size, sample_shape, dtype, cond_shape=None, cond_dtype=None, xp=None):
+        xp = backend.xp if xp is None else xp
         if isinstance(size, bool) or int(size) != size or size < 1:
             raise ValueError(f"SampleHistory: size must be a positive integer, got {size!r}")
         self.size = int(size)

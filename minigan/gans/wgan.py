@@ -185,6 +185,7 @@ class WGAN(GANModel):
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
             raise ValueError(f"{type(self).__name__}: expected a batch of shape "
                              f"(N, {', '.join(map(str, self.data_shape))}), got {shape}")
+        x = backend.asarray(x)                  # on the backend in use
         if self.arch == "conv":
             if x.shape[0] < 2:
                 raise ValueError(f"{type(self).__name__}: G's batch norm needs at least 2 "

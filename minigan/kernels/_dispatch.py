@@ -28,11 +28,24 @@ def load_numba(state: dict, module: str, what: str):
     return state["module"]
 
 
+def on_device(a) -> str | None:
+    """``"cupy"`` for a CuPy array, ``"numpy"`` for an array of the emulated device (a test
+    backend, :mod:`minigan.emulated`: it has no CUDA kernels, so it runs the NumPy references,
+    which are written with ``xp`` and so run on its device arrays unchanged), None for a
+    NumPy array."""
+    xp = get_array_module(a)
+    if xp is np:
+        return None
+    return "numpy" if getattr(xp, "EMULATED", False) else "cupy"
+
+
 def choose(a, load) -> str:
     """``"cupy"`` for a CuPy array; ``"numpy"`` when ``MINIGAN_KERNELS=numpy`` asks for the
-    reference or numba is missing (``load()`` returns None); ``"numba"`` otherwise."""
-    if get_array_module(a) is not np:
-        return "cupy"
+    reference, numba is missing (``load()`` returns None) or ``a`` is on the emulated device;
+    ``"numba"`` otherwise."""
+    device = on_device(a)
+    if device is not None:
+        return device
     if os.environ.get("MINIGAN_KERNELS", "").strip().lower() == "numpy":
         return "numpy"
     return "numba" if load() is not None else "numpy"

@@ -40,6 +40,7 @@ import warnings
 import numpy as np
 
 from ..backend import get_array_module
+from ._dispatch import on_device
 
 __all__ = ["im2col", "col2im", "im2col_reference", "col2im_reference", "im2col_numba",
            "col2im_numba", "conv_output_size", "implementation"]
@@ -145,9 +146,11 @@ def _numba_kernels():
 def implementation(a) -> str:
     """Which kernel :func:`im2col` / :func:`col2im` use for array ``a``: ``"cupy"`` (the
     reference, on the GPU), ``"numba"``, or ``"numpy"`` (the reference: numba is missing, or
-    the environment variable ``MINIGAN_KERNELS=numpy`` asks for it, e.g. to compare)."""
-    if get_array_module(a) is not np:
-        return "cupy"
+    the environment variable ``MINIGAN_KERNELS=numpy`` asks for it, e.g. to compare, or ``a``
+    is on the emulated device of the tests)."""
+    device = on_device(a)
+    if device is not None:
+        return device
     if os.environ.get("MINIGAN_KERNELS", "").strip().lower() == "numpy":
         return "numpy"
     return "numba" if _numba_kernels() is not None else "numpy"

@@ -20,17 +20,11 @@ from .module import Module, charge_allocation, positive_int
 
 
 def _scatter_add(target, idx, values):
-    """target[idx[p]] += values[p] for every p, repeated indices included (in place)."""
-    xp = get_array_module(target)
-    if xp.__name__ == "numpy":
-        xp.add.at(target, idx, values)
-        return
-    try:
-        import cupyx
-    except ImportError as exc:  # pragma: no cover - CuPy ships cupyx
-        raise RuntimeError("Embedding.backward on CuPy arrays needs cupyx (part of CuPy): "
-                           "reinstall CuPy, e.g. `pip install cupy-cuda12x`") from exc
-    cupyx.scatter_add(target, idx, values)     # (cupy.scatter_add was removed from CuPy)
+    """target[idx[p]] += values[p] for every p, repeated indices included (in place).
+
+    ``xp.add.at`` on every backend: NumPy's, and CuPy's since CuPy 12 (minigan needs 13), the
+    same scatter-add as ``cupyx.scatter_add``, which it replaces."""
+    get_array_module(target).add.at(target, idx, values)
 
 
 class Embedding(Module):

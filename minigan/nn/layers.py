@@ -293,13 +293,14 @@ class Dropout(Module):
         if not (self.training or self.always) or self.p == 0:
             return x, None
         rng = self.rng if self.rng is not None else backend.rng()
+        # xp.asarray: a NumPy Generator's mask moves to x's device (a no-op on NumPy)
+        xp = backend.get_array_module(x)
         if isinstance(rng, (list, tuple)):          # one generator per row: a row's mask
             if len(rng) != x.shape[0]:              # depends on its own generator only
                 raise ValueError(f"{self!r}: {len(rng)} generators for a batch of {x.shape[0]}")
-            xp = backend.get_array_module(x)
             keep = xp.stack([xp.asarray(r.random(x.shape[1:])) for r in rng]) >= self.p
         else:
-            keep = rng.random(x.shape) >= self.p
+            keep = xp.asarray(rng.random(x.shape)) >= self.p
         scale = keep.astype(x.dtype) / x.dtype.type(1 - self.p)
         return x * scale, scale
 
