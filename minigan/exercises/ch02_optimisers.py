@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checker import by_hand, ExerciseError, _name, _call, _unpack, _compare, _quiet, _passed
+from .checker import by_hand, refusing, ExerciseError, _name, _call, _unpack, _compare, _quiet, _passed
 
 
 def _optim_reference(opt_cls, p, g, state, t, **kw):
@@ -234,38 +234,10 @@ ADAM_MISTAKES = {
 }
 
 
-def _refusing(exercise, what):
-    """A context in which minigan's answers to ``exercise`` (answers.ANSWERS) raise an
-    ExerciseError naming ``what`` (the learner's class): as :func:`checker.by_hand` does for
-    a function, here for the methods of a class, which run after its constructor returns."""
-    import contextlib
-
-    from .answers import ANSWERS
-    from .checker import _refuser, _resolve
-
-    @contextlib.contextmanager
-    def refusing():
-        saved = []
-        try:
-            for entry in ANSWERS.get(exercise, ()):
-                owner, attr = _resolve(entry)
-                saved.append((owner, attr, owner.__dict__.get(attr), attr in owner.__dict__))
-                setattr(owner, attr, _refuser(what, f"minigan's {entry.split(':', 1)[1]}",
-                                              exercise))
-            yield
-        finally:
-            for owner, attr, old, had in reversed(saved):
-                if had:
-                    setattr(owner, attr, old)
-                else:
-                    delattr(owner, attr)
-    return refusing()
-
-
 def _method(cls, obj, meth, where):
     """obj.meth() for the learner's class, refusing minigan's answer to 2.4 while it runs;
     its errors (other than ExerciseError and NotImplementedError) named with the case."""
-    with _refusing("2.4", cls):
+    with refusing("2.4", cls):
         try:
             with np.errstate(all="ignore"):
                 getattr(obj, meth)()
@@ -316,7 +288,7 @@ def check_adam_optimiser(MyAdam, seed=15):
                 traj[m].append(np.concatenate([p.ravel() for _, p, _ in w]))
 
         triples = fresh()
-        with _refusing("2.4", MyAdam):
+        with refusing("2.4", MyAdam):
             opt = _call(MyAdam, {"params": list(triples), "lr": lr, "betas": betas,
                                  "eps": eps}, case)
         if isinstance(opt, Optimizer):

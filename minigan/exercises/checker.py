@@ -3,6 +3,9 @@ outputs with minigan's, name a known mistake, print one pass line. Each chapter'
 in their own module of this package; ``minigan.exercises`` exports them all."""
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import numpy as np
 
 from ..gradcheck import rel_error
@@ -143,7 +146,6 @@ def _quiet(check):
     """Run a check with NumPy's floating-point warnings off: the known wrong answers it
     computes for comparison (e.g. 1/σ(z) at z = −1000) may overflow, and it reports
     inf/nan in the learner's answer itself."""
-    import functools
 
     @functools.wraps(check)
     def wrapper(fn, *args, **kwargs):
@@ -195,58 +197,63 @@ def _refuser(fn, what: str, exercise: str):
     return refuse
 
 
+@contextlib.contextmanager
+def refusing(exercise: str, fn, also=()):
+    """While the block runs, minigan's own answers to ``exercise`` (the functions
+    ``answers.ANSWERS`` lists for it), the same functions imported by name into ``fn``'s
+    namespace (``from minigan.nn.losses import bce_with_logits`` binds them there too), and
+    the names in ``also`` there (a version the chapter wrote out) are replaced by functions
+    that raise :class:`ExerciseError` naming ``fn``; everything is put back afterwards.
+    ``fn``: the learner's function, or a class (whose methods run after its constructor)."""
+    from .answers import ANSWERS
+    space = getattr(fn, "__globals__", {})
+    saved_lib, saved_own = [], {}
+    try:
+        refused = []          # (the object itself, its name): compared by `is`
+        for entry in ANSWERS.get(exercise, ()):
+            owner, attr = _resolve(entry)
+            qual = entry.split(":", 1)[1]
+            saved_lib.append((owner, attr, owner.__dict__.get(attr, None), attr in owner.__dict__))
+            refused.append((getattr(owner, attr), qual))
+            setattr(owner, attr, _refuser(fn, f"minigan's {qual}", exercise))
+        for n, v in list(space.items()):
+            qual = next((q for obj, q in refused if v is obj), None)
+            if qual is not None and v is not fn:
+                saved_own[n] = v
+                space[n] = _refuser(fn, f"minigan's {qual}", exercise)
+        for n in also:
+            if n in space and space[n] is not fn and n not in saved_own:
+                saved_own[n] = space[n]
+                space[n] = _refuser(fn, f"`{n}` (the chapter's own version)", exercise)
+        yield
+    finally:
+        for owner, attr, old, had in reversed(saved_lib):
+            if had:
+                setattr(owner, attr, old)
+            else:
+                delattr(owner, attr)
+        space.update(saved_own)
+
+
 def by_hand(exercise: str, also=()):
     """Decorate a check so that the learner's function fails it if it calls minigan's own
     answer to ``exercise`` (the functions ``answers.ANSWERS`` lists for it), or one of the
     names in ``also`` from the learner's own namespace (a notebook's loop version written out
-    in the chapter, say ``conv2d_backward_loops``).
+    in the chapter, say ``conv2d_backward_loops``): :func:`refusing`.
 
     Only while the learner's function runs are those replaced by a function that raises
     :class:`ExerciseError`; the check's own reference computations, before and after, use
     the real ones."""
-    import functools
-
-    from .answers import ANSWERS
-
     def decorate(check):
         @functools.wraps(check)
         def wrapper(fn, *args, **kwargs):
             if not callable(fn):
                 return check(fn, *args, **kwargs)
-            library = [(_resolve(e), e.split(":", 1)[1]) for e in ANSWERS.get(exercise, ())]
-            space = getattr(fn, "__globals__", {})
 
             @functools.wraps(fn)
             def guarded(*a, **k):
-                saved_lib = []
-                saved_own = {}
-                try:
-                    refused = []          # (the object itself, its name): compared by `is`
-                    for (owner, attr), qual in library:
-                        saved_lib.append((owner, attr, owner.__dict__.get(attr, None),
-                                          attr in owner.__dict__))
-                        refused.append((getattr(owner, attr), qual))
-                        setattr(owner, attr, _refuser(fn, f"minigan's {qual}", exercise))
-                    # the same functions imported by name into the learner's namespace
-                    # (`from minigan.nn.losses import bce_with_logits`) are bound there too
-                    for n, v in list(space.items()):
-                        qual = next((q for obj, q in refused if v is obj), None)
-                        if qual is not None and v is not fn:
-                            saved_own[n] = v
-                            space[n] = _refuser(fn, f"minigan's {qual}", exercise)
-                    for n in also:
-                        if n in space and space[n] is not fn and n not in saved_own:
-                            saved_own[n] = space[n]
-                            space[n] = _refuser(fn, f"`{n}` (the chapter's own version)",
-                                                exercise)
+                with refusing(exercise, fn, also):
                     return fn(*a, **k)
-                finally:
-                    for owner, attr, old, had in reversed(saved_lib):
-                        if had:
-                            setattr(owner, attr, old)
-                        else:
-                            delattr(owner, attr)
-                    space.update(saved_own)
             return check(guarded, *args, **kwargs)
         return wrapper
     return decorate
