@@ -68,6 +68,7 @@ HOST_ONLY = {
     "test_student_notebooks.py": "the notebooks, in Jupyter kernels",
     "test_nbval_checks.py": "the notebooks' checks", "test_notebook_sources.py": "notebook sources",
     "test_book.py": "the built book, in a browser", "test_build_book.py": "building the book",
+    "test_gpu_check.py": "runs benchmarks/gpu_check.py, which holds the device to NumPy itself",
 }
 
 #: The parts of minigan whose functions take device arrays (wrapped by the boundary): all but
