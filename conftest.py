@@ -86,6 +86,12 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "quality" in item.keywords:
                 item.add_marker(skip)
+            # a host-only file named on the command line is collected (pytest_ignore_collect
+            # is not asked about it): its tests are skipped here instead
+            path = Path(str(getattr(item, "path", None) or item.fspath))
+            if path.name in emulation.HOST_ONLY:
+                item.add_marker(pytest.mark.skip(
+                    reason=f"host only: {emulation.HOST_ONLY[path.name]}"))
             reason = emulation.host_only_reason(item.name)
             if reason:
                 item.add_marker(pytest.mark.skip(reason=f"host only: {reason}"))
