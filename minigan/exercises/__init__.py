@@ -64,6 +64,8 @@ from .ch11_pix2pix import (check_l1_loss, check_instance_norm_backward, check_sk
     check_receptive_field, check_pix2pix_g_loss)
 from .ch12_text2image import (check_conv1d_backward, check_joint_embedding_loss,
     check_attention_softmax_backward, check_gan_cls_d_loss, check_word_attention_backward)
+from .ch13_gpu import (check_bias_leaky_relu_thread, check_lstm_gates_thread,
+    check_time_device, check_device_accuracy)
 from .answers import ANSWERS, show_interface
 
 __all__ = ["ExerciseError", "ANSWERS", "show_interface",
@@ -114,4 +116,8 @@ __all__ = ["ExerciseError", "ANSWERS", "show_interface",
            "check_attention_softmax_backward",
            "check_gan_cls_d_loss",
            "check_word_attention_backward",
+           "check_bias_leaky_relu_thread",
+           "check_lstm_gates_thread",
+           "check_time_device",
+           "check_device_accuracy",
            ]

@@ -69,6 +69,12 @@ ANSWERS = {
     "12.3": ("minigan.nn.temporal:WordAttention.backward",),
     "12.4": ("minigan.gans.text2image:Text2Image.train_step",),
     "12.5": ("minigan.nn.temporal:WordAttention.backward",),
+    "13.1": ("minigan.kernels.activation:leaky_relu",
+             "minigan.kernels.activation:leaky_relu_reference"),
+    "13.2": ("minigan.kernels.lstm:lstm_gates_forward",
+             "minigan.kernels.lstm:lstm_gates_forward_reference"),
+    "13.3": (),
+    "13.4": (),
 }
 
 
