@@ -142,6 +142,7 @@ def batch_numpy(cfg, seed=1):
 
 
 def minigan_worker(cfg, threads, steps, warmup):
+    import minigan  # noqa: F401  (first, as its CLI and notebooks: minigan/_threads.py)
     import numba
     import numpy as np
 

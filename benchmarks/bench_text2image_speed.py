@@ -186,6 +186,7 @@ def minigan_named(model):
 
 
 def minigan_worker(cfg, threads, steps, warmup):
+    import minigan  # noqa: F401  (first, as its CLI and notebooks: minigan/_threads.py)
     import numba
     import numpy as np
 

@@ -194,21 +194,3 @@ def test_cupy_matches_numpy():  # pragma: no cover - needs a GPU
         np.testing.assert_allclose(cupy.asnumpy(back),
                                    col2im_reference(cupy.asnumpy(cols), shape, KH, KW, s, p, d),
                                    rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE"),
-                                              ("passive", "passive")])
-def test_idle_openmp_threads_sleep_unless_the_user_chose(preset, expected):
-    """Importing minigan's kernels sets OMP_WAIT_POLICY=PASSIVE (numba's idle OpenMP threads then
-    sleep instead of spinning against OpenBLAS's: see kernels/_dispatch.passive_openmp), before
-    numba starts its threads, and leaves a value the user set alone."""
-    import os
-    import subprocess
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if preset is not None:
-        env["OMP_WAIT_POLICY"] = preset
-    code = ("import os, minigan.kernels, numba; numba.set_num_threads(1); "
-            "print(os.environ.get('OMP_WAIT_POLICY'))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == [expected]

@@ -13,36 +13,6 @@ import numpy as np
 from ..backend import get_array_module
 
 
-WAIT_POLICY = "OMP_WAIT_POLICY"
-
-
-def passive_openmp() -> bool:
-    """Ask the OpenMP runtime that numba's parallel kernels start (libgomp) to let its idle
-    threads sleep instead of spinning: sets ``OMP_WAIT_POLICY=PASSIVE`` in this process's
-    environment unless it is set already. Called when ``minigan.kernels`` is imported (libgomp
-    reads the variable once, when numba first starts its threads: at the first parallel
-    kernel, or at a ``numba.set_num_threads`` call); returns True if it set the variable.
-
-    Why: a training step alternates numba's parallel kernels (im2col, activations, batch norm;
-    OpenMP threads) with NumPy's matrix products (OpenBLAS's own threads). By default an idle
-    OpenMP thread spins for a while, waiting for more work, and so does an idle OpenBLAS
-    thread: with two threads each on two cores, the two pools take each other's cores and a
-    DCGAN step on two threads was no faster than on one (155 ms against 158; 105 ms with the
-    idle threads asleep: benchmarks/README.md). It changes no number, only who waits how.
-
-    The cost: libgomp reads the variable when it is loaded, so an OpenMP runtime loaded later
-    in the same process (PyTorch's, if imported after minigan's first kernel) sleeps between
-    its parallel regions too. To choose otherwise set ``OMP_WAIT_POLICY`` yourself (``ACTIVE``
-    restores spinning); a runtime already loaded keeps what it read."""
-    if WAIT_POLICY in os.environ:
-        return False
-    os.environ[WAIT_POLICY] = "PASSIVE"
-    return True
-
-
-passive_openmp()
-
-
 def load_numba(state: dict, module: str, what: str):
     """The numba module ``minigan.kernels.<module>`` or None, warning once if numba is missing.
 
