@@ -311,7 +311,8 @@ def main(argv=None):
     results = {"machine": machine, "rounds": rounds, "steps": steps, "warmup": warmup,
                "threads": args.threads, "rows": rows, "minigan_info": infos["minigan"],
                "torch_info": infos["torch"], "checks": checks,
-               "worker_configs": {k: v[1] for k, v in configs.items()}}
+               "worker_configs": {k: {kk: vv for kk, vv in v[1].items() if kk != "batch_file"}
+                                  for k, v in configs.items()}}
     table = markdown(results)
     print()
     print(table)
