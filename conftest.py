@@ -11,6 +11,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")   # before anything imports matplotli
 # cores, and OpenBLAS's spinning threads then slow every process down. The kernels inherit these.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# minigan sets OMP_WAIT_POLICY=PASSIVE at import (minigan/_threads.py: for two threads per
+# pool). With one thread per process the suite measured 5-10 % faster with libgomp's default
+# spinning (ACTIVE; two alternated runs of a notebook-heavy subset and of chapter 5 alone); why,
+# with no worker threads to spin, is not understood. It changes no number.
+os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
