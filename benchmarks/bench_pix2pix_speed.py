@@ -124,6 +124,43 @@ def pool_info():
             for i in threadpoolctl.threadpool_info()]
 
 
+def minigan_info(pools):
+    """What a minigan worker reports of its process: NumPy and its BLAS, numba (threads, the
+    threading layer), which kernels minigan chose, and ``pools`` (threadpoolctl's, read while
+    the thread limits of the timed block held)."""
+    import numba
+    import numpy as np
+
+    from minigan.kernels import implementation
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # noqa: BLE001 - older NumPy: no dicts mode
+        blas = "?"
+    try:
+        layer = numba.threading_layer()
+    except ValueError:                       # no parallel numba kernel has run yet
+        layer = "not initialised"
+    return {"numpy": np.__version__, "numpy_blas": blas, "numba": numba.__version__,
+            "numba_threads": numba.get_num_threads(), "numba_threading_layer": layer,
+            "minigan_kernels": implementation(np.zeros(1, np.float32)), "pools": pools}
+
+
+def torch_info(torch):
+    """What a PyTorch worker reports of its process: version, threads, CPU capability, oneDNN,
+    MKL, the parallel backend, the thread pools."""
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "mkldnn": bool(torch.backends.mkldnn.is_available()
+                           and torch.backends.mkldnn.enabled),
+            "mkl": bool(torch.backends.mkl.is_available()),
+            "parallel_backend": next((line.split(":", 1)[1].strip() for line in
+                                      torch.__config__.parallel_info().splitlines()
+                                      if "parallel backend" in line), "?"),
+            "pools": pool_info()}
+
+
 # --- minigan ---------------------------------------------------------------------------------
 
 def minigan_model(cfg, dropout=DROPOUT, seed=0):
@@ -144,10 +181,8 @@ def batch_numpy(cfg, seed=1):
 def minigan_worker(cfg, threads, steps, warmup):
     import minigan  # noqa: F401  (first, as its CLI and notebooks: minigan/_threads.py)
     import numba
-    import numpy as np
 
     from minigan.backend import blas_threads
-    from minigan.kernels import implementation
 
     numba.set_num_threads(threads)
     with blas_threads(threads):
@@ -161,23 +196,11 @@ def minigan_worker(cfg, threads, steps, warmup):
             model.train_step(batch)
             times.append(time.perf_counter() - t0)
         pools = pool_info()
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # noqa: BLE001 - older NumPy: no dicts mode
-        blas = "?"
-    try:
-        layer = numba.threading_layer()
-    except ValueError:                       # no parallel numba kernel has run yet
-        layer = "not initialised"
     named = [("G." + n, p.size) for n, p, _ in model.G.named_parameters()] + \
             [("D." + n, p.size) for n, p, _ in model.D.named_parameters()]
     return {"times_s": times,
             "param_counts": layer_counts(named),
-            "info": {"numpy": np.__version__, "numpy_blas": blas, "numba": numba.__version__,
-                     "numba_threads": numba.get_num_threads(), "numba_threading_layer": layer,
-                     "minigan_kernels": implementation(np.zeros(1, np.float32)),
-                     "pools": pools}}
+            "info": minigan_info(pools)}
 
 
 # --- PyTorch ---------------------------------------------------------------------------------
@@ -315,16 +338,7 @@ def torch_worker(cfg, threads, steps, warmup):
             [("D." + n, p.numel()) for n, p in D.named_parameters()]
     return {"times_s": times,
             "param_counts": layer_counts(named),
-            "info": {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                     "torch_interop_threads": torch.get_num_interop_threads(),
-                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                     "mkldnn": bool(torch.backends.mkldnn.is_available()
-                                    and torch.backends.mkldnn.enabled),
-                     "mkl": bool(torch.backends.mkl.is_available()),
-                     "parallel_backend": next((line.split(":", 1)[1].strip() for line in
-                                               torch.__config__.parallel_info().splitlines()
-                                               if "parallel backend" in line), "?"),
-                     "pools": pool_info()}}
+            "info": torch_info(torch)}
 
 
 # --- the check: the two are the same network and the same step --------------------------------

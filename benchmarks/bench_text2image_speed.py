@@ -107,8 +107,10 @@ from bench_pix2pix_speed import (
     layer_counts,
     loadavg,
     machine_info,
+    minigan_info,
     pool_info,
     set_thread_env,
+    torch_info,
     torch_init_,
 )
 
@@ -191,7 +193,6 @@ def minigan_worker(cfg, threads, steps, warmup):
     import numpy as np
 
     from minigan.backend import blas_threads
-    from minigan.kernels import implementation
 
     numba.set_num_threads(threads)
     with blas_threads(threads):
@@ -206,22 +207,10 @@ def minigan_worker(cfg, threads, steps, warmup):
             times.append(time.perf_counter() - t0)
         pools = pool_info()
     assert all(np.isfinite(logs[k]) for k in LOG_KEYS), logs
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # noqa: BLE001 - older NumPy: no dicts mode
-        blas = "?"
-    try:
-        layer = numba.threading_layer()
-    except ValueError:                       # no parallel numba kernel has run yet
-        layer = "not initialised"
     return {"times_s": times, "last_logs": {k: float(logs[k]) for k in LOG_KEYS},
             "param_counts": layer_counts(minigan_named(model)),
-            "info": {"numpy": np.__version__, "numpy_blas": blas, "numba": numba.__version__,
-                     "numba_threads": numba.get_num_threads(), "numba_threading_layer": layer,
-                     "minigan_kernels": implementation(np.zeros(1, np.float32)),
-                     "model_blas_threads": getattr(model, "blas_threads", None),
-                     "pools": pools}}
+            "info": minigan_info(pools)
+            | {"model_blas_threads": getattr(model, "blas_threads", None)}}
 
 
 # --- PyTorch ---------------------------------------------------------------------------------
@@ -436,19 +425,6 @@ def torch_named(nets):
     return [(f"{net}.{n}", p.numel()) for net, mod in zip(("text_encoder", "image_encoder", "G",
                                                            "D"), nets)
             for n, p in mod.named_parameters()]
-
-
-def torch_info(torch):
-    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "torch_interop_threads": torch.get_num_interop_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "mkldnn": bool(torch.backends.mkldnn.is_available()
-                           and torch.backends.mkldnn.enabled),
-            "mkl": bool(torch.backends.mkl.is_available()),
-            "parallel_backend": next((line.split(":", 1)[1].strip() for line in
-                                      torch.__config__.parallel_info().splitlines()
-                                      if "parallel backend" in line), "?"),
-            "pools": pool_info()}
 
 
 def torch_worker(cfg, threads, steps, warmup):

@@ -1169,7 +1169,14 @@ def parse(argv):
     ap.add_argument("--config", help=argparse.SUPPRESS)
     ap.add_argument("--torch-device", default="cuda", help=argparse.SUPPRESS)
     ap.add_argument("--warmup", type=int, default=3, help=argparse.SUPPRESS)
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if not args.budget_s > 0:
+        ap.error(f"--budget-s: expected a positive number of seconds, got {args.budget_s:g}")
+    for name in ("steps", "dcgan_width", "dcgan_batch", "dcgan_steps"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            ap.error(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -1228,9 +1235,14 @@ def main(argv=None) -> int:
     say(f"| total | {'PASS' if ok else 'FAIL'} | {total:.1f} |")
     path = args.json or (DEFAULT_JSON if args.device == "cupy" else None)
     if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(_finite(results), f, indent=1, default=_jsonable)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "w") as f:
+                json.dump(_finite(results), f, indent=1, default=_jsonable)
+        except OSError as exc:
+            say(f"gpu_check: could not write the results to {path} ({exc.strerror or exc}); "
+                "the report above is complete: pass --json with a writable path")
+            return 2
         say(f"wrote {path}")
     return 0 if ok else 1
 

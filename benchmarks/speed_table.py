@@ -60,9 +60,11 @@ from bench_pix2pix_speed import (  # noqa: E402
     blas_summary,
     loadavg,
     machine_info,
+    minigan_info,
     pool_info,
     run_worker,
     set_thread_env,
+    torch_info,
 )
 
 PIX2PIX_SCRIPT = os.path.join(HERE, "bench_pix2pix_speed.py")
@@ -99,11 +101,9 @@ def _time_steps(fn, steps, warmup):
 def minigan_worker(cfg, threads, steps, warmup):
     import minigan  # noqa: F401  (first, as its CLI and notebooks: minigan/_threads.py)
     import numba
-    import numpy as np
 
     import bench_speed as bs
     from minigan.backend import blas_threads
-    from minigan.kernels import implementation
 
     numba.set_num_threads(threads)
     name = cfg["workload"]
@@ -118,20 +118,7 @@ def minigan_worker(cfg, threads, steps, warmup):
             fn = bs.mg_dcgan()[0]
         times = _time_steps(fn, steps, warmup)
         pools = pool_info()
-    try:
-        layer = numba.threading_layer()
-    except ValueError:                       # no parallel numba kernel has run yet
-        layer = "not initialised"
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # noqa: BLE001 - older NumPy: no dicts mode
-        blas = "?"
-    return {"times_s": times,
-            "info": {"numpy": np.__version__, "numpy_blas": blas, "numba": numba.__version__,
-                     "numba_threads": numba.get_num_threads(), "numba_threading_layer": layer,
-                     "minigan_kernels": implementation(np.zeros(1, np.float32)),
-                     "pools": pools}}
+    return {"times_s": times, "info": minigan_info(pools)}
 
 
 def torch_worker(cfg, threads, steps, warmup):
@@ -152,15 +139,7 @@ def torch_worker(cfg, threads, steps, warmup):
     else:
         fn = bs.torch_dcgan(torch)
     times = _time_steps(fn, steps, warmup)
-    return {"times_s": times,
-            "info": {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                     "mkldnn": bool(torch.backends.mkldnn.is_available()
-                                    and torch.backends.mkldnn.enabled),
-                     "parallel_backend": next((line.split(":", 1)[1].strip() for line in
-                                               torch.__config__.parallel_info().splitlines()
-                                               if "parallel backend" in line), "?"),
-                     "pools": pool_info()}}
+    return {"times_s": times, "info": torch_info(torch)}
 
 
 def worker_main(args):

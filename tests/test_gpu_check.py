@@ -160,3 +160,25 @@ def test_without_cupy_one_clear_line_and_a_failure():
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1 and proc.stderr == "", (proc.stdout, proc.stderr)
     assert lines[0].startswith("gpu_check: cannot run on the GPU: CuPy is not installed")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--budget-s", "0"], "--budget-s: expected a positive number of seconds, got 0"),
+    (["--steps", "0"], "--steps: expected a positive integer, got 0"),
+    (["--dcgan-batch", "-1"], "--dcgan-batch: expected a positive integer, got -1"),
+])
+def test_a_bad_option_is_refused_by_name(gc, argv, says, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        gc.main(["--device", "emulated", "--quick"] + argv)
+    assert exit_.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_an_unwritable_json_path_is_one_clear_line(gc, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code = gc.main(["--device", "emulated", "--quick", "--parts", "info",
+                    "--json", str(blocker / "x.json")])
+    assert code == 2
+    out = capsys.readouterr().out
+    assert "could not write the results to" in out and "Traceback" not in out

@@ -425,7 +425,9 @@ class FakeDevice:
         return self.now
 
 
-def _honest(run, sync, clock, repeats, warmup):
+def _per_call_times(run, sync, clock, repeats, warmup):
+    """The honest per-call times: ``warmup`` untimed calls, then each call timed from an idle
+    device (sync) to the end of its work (sync)."""
     for _ in range(warmup):
         run()
     times = []
@@ -435,7 +437,11 @@ def _honest(run, sync, clock, repeats, warmup):
         run()
         sync()
         times.append(clock() - t0)
-    return float(np.median(times))
+    return times
+
+
+def _honest(run, sync, clock, repeats, warmup):
+    return float(np.median(_per_call_times(run, sync, clock, repeats, warmup)))
 
 
 def _timer_mistakes(make, repeats, warmup):
@@ -469,16 +475,7 @@ def _timer_mistakes(make, repeats, warmup):
         return _honest(run, sync, clock, repeats, 0)
 
     def mean(run, sync, clock):
-        for _ in range(warmup):
-            run()
-        ts = []
-        for _ in range(repeats):
-            sync()
-            t0 = clock()
-            run()
-            sync()
-            ts.append(clock() - t0)
-        return np.mean(ts)
+        return np.mean(_per_call_times(run, sync, clock, repeats, warmup))
 
     def batch(run, sync, clock):
         for _ in range(warmup):
@@ -491,28 +488,10 @@ def _timer_mistakes(make, repeats, warmup):
         return (clock() - t0) / repeats
 
     def total(run, sync, clock):
-        for _ in range(warmup):
-            run()
-        ts = []
-        for _ in range(repeats):
-            sync()
-            t0 = clock()
-            run()
-            sync()
-            ts.append(clock() - t0)
-        return np.sum(ts)
+        return np.sum(_per_call_times(run, sync, clock, repeats, warmup))
 
     def min_(run, sync, clock):
-        for _ in range(warmup):
-            run()
-        ts = []
-        for _ in range(repeats):
-            sync()
-            t0 = clock()
-            run()
-            sync()
-            ts.append(clock() - t0)
-        return np.min(ts)
+        return np.min(_per_call_times(run, sync, clock, repeats, warmup))
 
     hints = {
         no_sync: "your timer measured only the LAUNCH: run() queues the work and returns at "
