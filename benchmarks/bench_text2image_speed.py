@@ -524,6 +524,9 @@ def check_worker(cfg, threads):
         for net in NETS:
             count_minigan(net, "forward", 0)
             count_minigan(net, "backward", 1)
+            if hasattr(getattr(model, net), "forward_regions"):   # the image encoder's pass
+                count_minigan(net, "forward_regions", 0)          # with its region features
+                count_minigan(net, "backward_regions", 1)         # (the step's word loss)
 
         def count_torch(net):
             def on_backward(grad):
